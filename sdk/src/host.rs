@@ -1,0 +1,89 @@
+//! The host's imports as a plugin uses them: private key-value state, logging and the clock.
+
+use std::fmt;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Very fine detail.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// The host could not read or write plugin state (for example, its store is unreachable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateError(pub String);
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plugin state unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// What a host provides. Implemented by the wasm bindings inside a component and by
+/// [`crate::testing::TestHost`] natively; plugins use it through [`Host`].
+pub trait HostApi {
+    /// Read a key of this plugin's state.
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StateError>;
+    /// Write a key of this plugin's state, optionally expiring after `ttl_ms`.
+    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), StateError>;
+    /// Atomically add `delta` to an integer key and return the new value; `ttl_ms` applies when
+    /// the key is created.
+    fn kv_incr(&self, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, StateError>;
+    /// Write a log line.
+    fn log(&self, level: Level, message: &str);
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The host, as handed to [`crate::Plugin::check`].
+pub struct Host<'a> {
+    api: &'a dyn HostApi,
+}
+
+impl fmt::Debug for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Host<'a> {
+    /// Wrap a host implementation.
+    pub fn new(api: &'a dyn HostApi) -> Self {
+        Host { api }
+    }
+
+    /// Read a key of this plugin's private state.
+    pub fn get(&self, key: &str) -> Result<Option<String>, StateError> {
+        self.api.kv_get(key)
+    }
+
+    /// Write a key of this plugin's private state.
+    pub fn set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), StateError> {
+        self.api.kv_set(key, value, ttl_ms)
+    }
+
+    /// Atomically add `delta` to an integer key; `ttl_ms` applies when the key is created.
+    pub fn incr(&self, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, StateError> {
+        self.api.kv_incr(key, delta, ttl_ms)
+    }
+
+    /// Milliseconds since the Unix epoch, from the host's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.api.now_ms()
+    }
+
+    /// Write a log line at `level`.
+    pub fn log(&self, level: Level, message: &str) {
+        self.api.log(level, message)
+    }
+}

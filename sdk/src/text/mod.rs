@@ -1,0 +1,15 @@
+//! Text helpers every filter needs: normalisation against evasion (NFKC, homoglyphs, invisible
+//! characters, leetspeak), a position-keeping folded form for matching, and URL and phone-number
+//! detection.
+
+mod confusables;
+mod folded;
+mod normalize;
+mod phone;
+mod url;
+
+pub use confusables::fold_confusables;
+pub use folded::{FoldedChar, FoldedText};
+pub use normalize::{fold_leet_char, is_invisible, nfkc, normalize, strip_invisible};
+pub use phone::{find_phone_numbers, PhoneMatch};
+pub use url::{find_urls, UrlMatch};

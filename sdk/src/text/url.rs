@@ -1,0 +1,112 @@
+//! URL detection: `http(s)://…`, `www.…`, and bare domains with a known top-level domain
+//! (`bit.ly/x`, `wa.me/91…`, `example.co.in`).
+
+/// A URL found in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlMatch {
+    /// The URL as written (surrounding punctuation trimmed).
+    pub url: String,
+    /// Its host, lower-cased, without a leading `www.`.
+    pub host: String,
+    /// Byte offset of the URL in the text.
+    pub start: usize,
+    /// Byte offset just past the URL.
+    pub end: usize,
+}
+
+/// Top-level domains recognised in bare domains (without a scheme or `www.`).
+const TLDS: &[&str] = &[
+    "com", "net", "org", "in", "co", "io", "ly", "me", "info", "biz", "xyz", "top", "site",
+    "online", "app", "link", "club", "shop", "store", "live", "gd", "gl", "at", "cc", "tk", "ml",
+    "ga", "cf", "gq", "ru", "cn", "uk", "us", "tv", "ai", "to", "su", "win", "bid", "loan",
+    "click", "work", "vip", "icu", "buzz", "fun", "space", "website", "pw",
+];
+
+/// Find URLs in `text`.
+pub fn find_urls(text: &str) -> Vec<UrlMatch> {
+    let mut found = Vec::new();
+    let mut offset = 0;
+    for token in text.split(|c: char| c.is_whitespace()) {
+        let token_start = offset;
+        offset += token.len() + 1;
+        let trimmed_front = token.trim_start_matches(|c: char| "([{<\"'".contains(c));
+        let lead = token.len() - trimmed_front.len();
+        let candidate =
+            trimmed_front.trim_end_matches(|c: char| ".,;:!?)]}>\"'".contains(c));
+        if candidate.is_empty() || candidate.contains('@') {
+            continue;
+        }
+        if let Some(host) = host_of(candidate) {
+            let start = token_start + lead;
+            found.push(UrlMatch {
+                url: candidate.to_owned(),
+                host,
+                start,
+                end: start + candidate.len(),
+            });
+        }
+    }
+    found
+}
+
+fn host_of(candidate: &str) -> Option<String> {
+    let lower = candidate.to_ascii_lowercase();
+    let (rest, explicit) = if let Some(r) = lower.strip_prefix("https://") {
+        (r, true)
+    } else if let Some(r) = lower.strip_prefix("http://") {
+        (r, true)
+    } else {
+        (lower.as_str(), false)
+    };
+    let host_part = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .split(':')
+        .next()
+        .unwrap_or_default();
+    let host = host_part.strip_prefix("www.").unwrap_or(host_part);
+    let www = host.len() != host_part.len();
+    let labels: Vec<&str> = host.split('.').collect();
+    let well_formed = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !well_formed {
+        return None;
+    }
+    let tld = labels.last().copied().unwrap_or_default();
+    let tld_ok = tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2;
+    let known = TLDS.contains(&tld) && labels[0].chars().any(|c| c.is_ascii_alphabetic());
+    (tld_ok && (explicit || www || known)).then(|| host.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(text: &str) -> Vec<String> {
+        find_urls(text).into_iter().map(|u| u.host).collect()
+    }
+
+    #[test]
+    fn finds_schemes_www_and_bare_domains() {
+        assert_eq!(hosts("see https://Example.org/x?y=1."), ["example.org"]);
+        assert_eq!(hosts("go to www.shop.co.in now"), ["shop.co.in"]);
+        assert_eq!(hosts("(bit.ly/abc)"), ["bit.ly"]);
+        assert_eq!(hosts("chat wa.me/919876543210"), ["wa.me"]);
+    }
+
+    #[test]
+    fn ignores_emails_numbers_and_abbreviations() {
+        assert!(hosts("mail me at a@b.com").is_empty());
+        assert!(hosts("price 3.50 e.g. i.e. Mr.Sharma").is_empty());
+    }
+
+    #[test]
+    fn spans_are_byte_offsets() {
+        let text = "→ visit bit.ly/x!";
+        let u = &find_urls(text)[0];
+        assert_eq!(&text[u.start..u.end], "bit.ly/x");
+    }
+}
