@@ -10,7 +10,7 @@ pub mod wit {
         pub_export_macro: true,
         export_macro_name: "__export_filter",
         default_bindings_module: "::chowk_sdk::wit",
-        runtime_path: "::chowk_sdk::__wit_bindgen",
+        runtime_path: "::chowk_sdk::__wit_bindgen::rt",
     });
 }
 

@@ -27,6 +27,9 @@
 //! assert!(plugin.check_text("hello").is_reject());
 //! ```
 
+// The generated bindings name this crate by its external path, `::chowk_sdk`.
+extern crate self as chowk_sdk;
+
 mod export;
 mod host;
 mod plugin;

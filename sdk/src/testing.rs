@@ -139,10 +139,18 @@ impl HostApi for TestHost {
 }
 
 /// A plugin initialised from a JSON config, with its own [`TestHost`].
-#[derive(Debug)]
 pub struct TestPlugin<P> {
     plugin: P,
     host: TestHost,
+}
+
+impl<P> std::fmt::Debug for TestPlugin<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPlugin")
+            .field("plugin", &std::any::type_name::<P>())
+            .field("host", &self.host)
+            .finish()
+    }
 }
 
 impl<P: Plugin> TestPlugin<P> {

@@ -1,1 +1,79 @@
-fn main(){}
+//! `cargo xtask`: the project's build automation. Builds the wasm plugins (their own workspace
+//! under `plugins/`) into components, and runs the test suite exactly as CI does.
+
+mod corpus;
+mod plugins;
+mod shell;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Chowk build automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build every plugin and test fixture to `target/plugins/` (release, componentised).
+    Plugins,
+    /// The one test command: build the plugins, then run every test (host and plugin crates).
+    Test,
+    /// Formatting and clippy checks over both workspaces, as CI runs them.
+    Lint,
+    /// Build, then run `chowk eval` on a labelled `label<TAB>text` corpus and print recall and
+    /// false-positive rate (default corpus: ../shared/corpus/sms-spam.tsv).
+    Corpus {
+        /// The TSV corpus.
+        #[arg(default_value = "../shared/corpus/sms-spam.tsv")]
+        tsv: std::path::PathBuf,
+        /// The chain to evaluate.
+        #[arg(long, default_value = "plugins.toml")]
+        plugins: std::path::PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = shell::project_root()?;
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Command::Plugins => plugins::build(&root),
+        Command::Test => {
+            plugins::build(&root)?;
+            shell::cargo(&["test", "--workspace", "--all-targets", "--locked"])?;
+            shell::cargo(&["test", "--workspace", "--doc", "--locked"])?;
+            shell::cargo(&[
+                "test",
+                "--manifest-path",
+                "plugins/Cargo.toml",
+                "--workspace",
+                "--locked",
+                "--target-dir",
+                "target",
+            ])
+        }
+        Command::Lint => {
+            shell::cargo(&["fmt", "--all", "--", "--check"])?;
+            shell::cargo(&["fmt", "--manifest-path", "plugins/Cargo.toml", "--all", "--", "--check"])?;
+            plugins::build(&root)?;
+            shell::cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+            shell::cargo(&[
+                "clippy",
+                "--manifest-path",
+                "plugins/Cargo.toml",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--target-dir",
+                "target",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        }
+        Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
+    }
+}

@@ -1,0 +1,93 @@
+//! Test fixture: a plugin that misbehaves on purpose, chosen by its config, so the host's
+//! containment can be tested with a real component. `on_init` / `on_check` take one of
+//! `ok`, `loop`, `memory`, `recurse`, `panic`, `read_file`, `env`; `when_text` limits the
+//! misbehaviour of `check` to messages containing that text.
+
+use chowk_sdk::{export_plugin, Host, Hit, Message, Plugin, Verdict};
+use serde::Deserialize;
+
+/// Fixture configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    on_init: Behaviour,
+    on_check: Behaviour,
+    when_text: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Behaviour {
+    #[default]
+    Ok,
+    Loop,
+    Memory,
+    Recurse,
+    Panic,
+    ReadFile,
+    Env,
+}
+
+/// The fixture.
+pub struct Misbehave(Config);
+
+fn act(b: Behaviour) -> String {
+    match b {
+        Behaviour::Ok => String::new(),
+        Behaviour::Loop => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        Behaviour::Memory => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        Behaviour::Recurse => recurse(std::hint::black_box(1)).to_string(),
+        Behaviour::Panic => panic!("misbehave: deliberate panic"),
+        Behaviour::ReadFile => match std::fs::read_to_string("/etc/passwd") {
+            Ok(s) => format!("read {} bytes", s.len()),
+            Err(e) => format!("no file access: {e}"),
+        },
+        Behaviour::Env => std::env::vars().map(|(k, _)| k).collect::<Vec<_>>().join(","),
+    }
+}
+
+fn recurse(n: u64) -> u64 {
+    let buf = std::hint::black_box([n; 64]);
+    if buf[5] == 0 {
+        return 0;
+    }
+    recurse(buf[7] + 1) + buf[3]
+}
+
+impl Plugin for Misbehave {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        act(config.on_init);
+        Ok(Misbehave(config))
+    }
+
+    fn check(&self, message: &Message, _host: &Host<'_>) -> Verdict {
+        let triggered = match &self.0.when_text {
+            Some(t) => message.text.contains(t.as_str()),
+            None => true,
+        };
+        if !triggered {
+            return Verdict::Allow;
+        }
+        let detail = act(self.0.on_check);
+        if detail.is_empty() {
+            Verdict::Allow
+        } else {
+            Verdict::Score(vec![Hit::new("misbehave", 0.0, detail)])
+        }
+    }
+}
+
+export_plugin!(Misbehave);

@@ -1,0 +1,23 @@
+//! Test fixture: a plugin built against `chowk:plugin@0.2.0`, a contract version the host does
+//! not support. The host must refuse it and name both versions.
+
+#[allow(unsafe_code)]
+mod bindings {
+    wit_bindgen::generate!({ path: "wit", world: "chowk:plugin/filter@0.2.0" });
+
+    use exports::chowk::plugin::guest::Guest;
+    use chowk::plugin::types::{Message, Verdict};
+
+    struct Future;
+
+    impl Guest for Future {
+        fn init(_config: String) -> Result<(), String> {
+            Ok(())
+        }
+        fn check(_message: Message) -> Verdict {
+            Verdict::Allow
+        }
+    }
+
+    export!(Future);
+}

@@ -1,0 +1,4 @@
+//! Subcommands of the `chowk` binary.
+
+pub mod eval;
+pub mod plugin;

@@ -1,0 +1,57 @@
+//! `chowk plugin check FILE.wasm`: compile a component, check it against the contract, start it
+//! with a config, and print what it imports and exports.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chowk_host::clock::SystemClock;
+use chowk_host::plugins::runtime::{check_contract, LoadedPlugin, PluginLimits, CONTRACT};
+use chowk_host::plugins::{EngineOptions, MemoryState, PluginEngine};
+
+/// `chowk plugin ...`
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Validate a component against the chowk:plugin contract and print its interface.
+    Check {
+        /// The component.
+        file: PathBuf,
+        /// Config (JSON) to call `init` with.
+        #[arg(long, default_value = "{}")]
+        config: String,
+    },
+}
+
+/// Run a `plugin` subcommand.
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    let Command::Check { file, config } = cmd;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let engine = PluginEngine::new(EngineOptions::default())?;
+    let (component, hash) = engine.compile(&bytes)?;
+    let info = match check_contract(engine.engine(), &component) {
+        Ok(info) => info,
+        Err(e) => {
+            println!("{}: refused: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let clock = Arc::new(SystemClock);
+    let limits = PluginLimits {
+        deadline_ms: 10,
+        init_deadline_ms: 1_000,
+        memory_mb: 32,
+        instances: 1,
+    };
+    let state = Arc::new(MemoryState::new(clock.clone()));
+    if let Err(e) = LoadedPlugin::new(&engine, "check", &component, hash.clone(), config, limits, state, clock) {
+        println!("{}: refused: {e}", file.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{}: ok, a {CONTRACT} filter", file.display());
+    println!("  sha256   {hash}");
+    println!("  size     {} bytes", bytes.len());
+    println!("  exports  {}", info.exports.join(", "));
+    println!("  imports  {}", info.imports.join(", "));
+    Ok(ExitCode::SUCCESS)
+}

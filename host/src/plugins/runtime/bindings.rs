@@ -1,0 +1,83 @@
+//! Host side of the WIT contract: the generated bindings and the store data ([`PluginCtx`])
+//! that implements the `kv`, `log` and `clock` imports for one plugin.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::plugins::state::PluginState;
+
+use super::limits::MemoryLimiter;
+
+/// Bindings generated from `wit/` (world `chowk:plugin/filter`).
+pub mod wit {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "chowk:plugin/filter@0.1.0",
+    });
+
+    pub use chowk::plugin::types::{Hit, Message, Reject, Rewrite, Verdict};
+}
+
+use wit::chowk::plugin::{clock, kv, log, types};
+
+/// Longest log line a plugin may write; longer lines are cut.
+const MAX_LOG_BYTES: usize = 1024;
+
+/// Per-store data: who the plugin is and what it may reach.
+#[derive(Debug)]
+pub struct PluginCtx {
+    pub(super) plugin: Arc<str>,
+    pub(super) state: Arc<dyn PluginState>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) limiter: MemoryLimiter,
+}
+
+impl types::Host for PluginCtx {}
+
+impl kv::Host for PluginCtx {
+    fn get(&mut self, key: String) -> Result<Option<String>, String> {
+        self.state
+            .get(&self.plugin, &key)
+            .map_err(|e| e.to_string())
+    }
+
+    fn set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), String> {
+        self.state
+            .set(&self.plugin, &key, &value, ttl_ms)
+            .map_err(|e| e.to_string())
+    }
+
+    fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
+        self.state
+            .incr(&self.plugin, &key, delta, ttl_ms)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl log::Host for PluginCtx {
+    fn write(&mut self, level: log::Level, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_BYTES {
+            let mut cut = MAX_LOG_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = &*self.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+impl clock::Host for PluginCtx {
+    fn now_ms(&mut self) -> u64 {
+        self.clock.now_ms()
+    }
+}

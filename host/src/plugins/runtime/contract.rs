@@ -1,0 +1,93 @@
+//! The contract check: a component is accepted only if it exports `chowk:plugin/guest` at the
+//! version this host implements and imports nothing but the `chowk:plugin` host interfaces.
+//! Refusals name what was expected and what was found.
+
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// The WIT package this host implements.
+pub const CONTRACT: &str = "chowk:plugin@0.1.0";
+/// The export every filter must provide.
+pub const GUEST_EXPORT: &str = "chowk:plugin/guest@0.1.0";
+/// Everything a plugin may import.
+const HOST_IMPORTS: [&str; 4] = [
+    "chowk:plugin/types@0.1.0",
+    "chowk:plugin/kv@0.1.0",
+    "chowk:plugin/log@0.1.0",
+    "chowk:plugin/clock@0.1.0",
+];
+
+/// What a component imports and exports, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractInfo {
+    /// Import names.
+    pub imports: Vec<String>,
+    /// Export names.
+    pub exports: Vec<String>,
+}
+
+/// Why a component does not fit the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// Built against another, incompatible version of the package.
+    #[error("built against {found}, but this host implements {expected}; rebuild the plugin with a chowk-sdk for {expected}")]
+    Version {
+        /// The version this host implements.
+        expected: String,
+        /// The version the component names.
+        found: String,
+    },
+    /// Imports a capability the host does not give (WASI filesystem, sockets, environment...).
+    #[error("imports {}, which Chowk does not provide (plugins get only chowk:plugin/kv, log and clock; build for wasm32-unknown-unknown with chowk-sdk)", .imports.join(", "))]
+    ForbiddenImports {
+        /// The offending import names.
+        imports: Vec<String>,
+    },
+    /// Does not export the filter interface at all.
+    #[error("does not export {expected}; it exports [{}]", .found.join(", "))]
+    NotAFilter {
+        /// The export it should have.
+        expected: String,
+        /// What it exports.
+        found: Vec<String>,
+    },
+}
+
+/// Check a compiled component against the contract.
+pub fn check_contract(engine: &Engine, component: &Component) -> Result<ContractInfo, ContractError> {
+    let ty = component.component_type();
+    let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+
+    let foreign_version = imports
+        .iter()
+        .chain(&exports)
+        .filter_map(|name| name.strip_prefix("chowk:plugin/"))
+        .filter_map(|rest| rest.split_once('@').map(|(_, v)| v))
+        .find(|v| *v != version_of(CONTRACT));
+    if let Some(v) = foreign_version {
+        return Err(ContractError::Version {
+            expected: CONTRACT.to_owned(),
+            found: format!("chowk:plugin@{v}"),
+        });
+    }
+    let forbidden: Vec<String> = imports
+        .iter()
+        .filter(|i| !HOST_IMPORTS.contains(&i.as_str()))
+        .cloned()
+        .collect();
+    if !forbidden.is_empty() {
+        return Err(ContractError::ForbiddenImports { imports: forbidden });
+    }
+    if !exports.iter().any(|e| e == GUEST_EXPORT) {
+        return Err(ContractError::NotAFilter {
+            expected: GUEST_EXPORT.to_owned(),
+            found: exports,
+        });
+    }
+    Ok(ContractInfo { imports, exports })
+}
+
+fn version_of(package: &str) -> &str {
+    package.split_once('@').map(|(_, v)| v).unwrap_or_default()
+}

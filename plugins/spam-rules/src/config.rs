@@ -1,0 +1,142 @@
+//! Configuration of the spam rules: every rule's weight and word list, with built-in defaults.
+
+use serde::Deserialize;
+
+/// The `config` table of the plugin. Every field is optional; omitted values use the defaults
+/// documented in the plugin's README. A weight of 0 turns a rule off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `link`: any URL.
+    pub links: CountRule,
+    /// `link_shortener`: a URL whose host is a known shortener.
+    pub shorteners: DomainRule,
+    /// `phone_number`: a run of at least `threshold` digits (default 10).
+    pub phone_numbers: CountRule,
+    /// `sms_shortcode`: "send WIN to 80086".
+    pub shortcodes: CountRule,
+    /// `premium_rate`: per-minute or per-message charges ("150p/msg", "£1.50/wk").
+    pub premium_rate: WordRule,
+    /// `money_words`: cash, free, earn, lakh, crore, muft, kamao...
+    pub money: WordRule,
+    /// `money_amount`: a currency amount of at least `threshold` (default 1000).
+    pub money_amounts: CountRule,
+    /// `prize_words`: prize, winner, lottery, claim, inaam, jeeto...
+    pub prize: WordRule,
+    /// `urgency_words`: urgent, act now, last chance, jaldi, turant...
+    pub urgency: WordRule,
+    /// `call_to_action`: txt, reply, click here, call now...
+    pub call_to_action: WordRule,
+    /// `all_caps`: share of upper-case letters at least `threshold` (default 0.7) in a message of
+    /// at least 12 letters.
+    pub caps: CountRule,
+    /// `repeated_chars`: one character repeated at least `threshold` times (default 5).
+    pub repeats: CountRule,
+    /// `emoji_flood`: at least `threshold` emoji (default 6).
+    pub emoji: CountRule,
+    /// `excess_punctuation`: a run of at least `threshold` `!`/`?` (default 3).
+    pub punctuation: CountRule,
+}
+
+/// A rule scored from a word or phrase list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WordRule {
+    /// Points per distinct matched term.
+    pub weight: Option<f64>,
+    /// At most this many distinct terms count.
+    pub max_hits: Option<u32>,
+    /// Replace the built-in list. A trailing `*` matches word prefixes.
+    pub words: Option<Vec<String>>,
+    /// Add to the (built-in or replaced) list.
+    pub extra_words: Vec<String>,
+}
+
+/// A rule with a weight and a numeric threshold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CountRule {
+    /// Points when the rule fires.
+    pub weight: Option<f64>,
+    /// The rule's threshold (its meaning depends on the rule).
+    pub threshold: Option<f64>,
+}
+
+/// A rule matching URL hosts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DomainRule {
+    /// Points when the rule fires.
+    pub weight: Option<f64>,
+    /// Replace the built-in host list.
+    pub domains: Option<Vec<String>>,
+    /// Add to the host list.
+    pub extra_domains: Vec<String>,
+}
+
+/// Built-in defaults: (weight, max_hits, words).
+pub(crate) mod defaults {
+    pub const PRIZE: (f64, u32, &[&str]) = (
+        2.0,
+        2,
+        &[
+            "prize", "prizes", "winner*", "won", "win", "lottery", "jackpot", "lucky draw",
+            "reward", "awarded", "award", "claim*", "congratulations", "congrats", "selected",
+            "bonus", "gift card", "voucher*", "inaam", "inam", "jeeto", "jeeta", "jeetne",
+            "bumper", "guaranteed",
+        ],
+    );
+    pub const MONEY: (f64, u32, &[&str]) = (
+        1.0,
+        2,
+        &[
+            "cash", "free", "earn", "earning", "income", "lakh", "lakhs", "crore", "crores",
+            "million", "loan", "loans", "investment", "double your money", "paisa kamao",
+            "kamao", "kamaye", "muft", "mufat", "cashback", "rewards", "entry", "credit",
+        ],
+    );
+    pub const URGENCY: (f64, u32, &[&str]) = (
+        1.0,
+        2,
+        &[
+            "urgent", "urgently", "immediately", "act now", "limited time", "limited offer",
+            "expires", "expiring", "expiry", "hurry", "last chance", "final notice",
+            "final attempt", "today only", "don't miss", "dont miss", "jaldi karo", "turant",
+            "abhi call", "now", "asap",
+        ],
+    );
+    pub const ACTION: (f64, u32, &[&str]) = (
+        0.75,
+        2,
+        &[
+            "txt", "text", "reply", "click", "click here", "call now", "call", "dial",
+            "subscribe", "unsubscribe", "opt out", "optout", "stop", "send", "sms", "ringtone",
+            "mobile", "customer service", "cust care",
+        ],
+    );
+    pub const PREMIUM: (f64, u32, &[&str]) = (
+        2.0,
+        1,
+        &[
+            "ppm", "per min", "per minute", "per msg", "per week", "std rate", "std rates",
+            "t&c", "t&cs", "tc", "tcs", "18+", "16+", "pobox*", "po box",
+        ],
+    );
+    pub const SHORTENERS: (f64, &[&str]) = (
+        2.5,
+        &[
+            "bit.ly", "tinyurl.com", "t.co", "goo.gl", "cutt.ly", "rb.gy", "is.gd", "ow.ly",
+            "shorturl.at", "tiny.cc", "t.ly", "rebrand.ly", "buff.ly", "v.gd", "s.id",
+            "bitly.com", "short.gy", "tinu.be",
+        ],
+    );
+    /// (weight, threshold) of each threshold rule.
+    pub const LINK: (f64, f64) = (1.5, 1.0);
+    pub const PHONE: (f64, f64) = (1.5, 10.0);
+    pub const SHORTCODE: (f64, f64) = (2.0, 0.0);
+    pub const MONEY_AMOUNT: (f64, f64) = (1.5, 1000.0);
+    pub const CAPS: (f64, f64) = (1.5, 0.7);
+    pub const REPEATS: (f64, f64) = (0.5, 5.0);
+    pub const EMOJI: (f64, f64) = (1.0, 6.0);
+    pub const PUNCTUATION: (f64, f64) = (0.5, 3.0);
+}

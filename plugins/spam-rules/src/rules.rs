@@ -1,0 +1,374 @@
+//! The rules themselves: compiled once from the config, then run on every message.
+
+use chowk_sdk::text::{find_phone_numbers, find_urls, FoldedText};
+use chowk_sdk::Hit;
+
+use crate::config::{defaults, Config, CountRule, DomainRule, WordRule};
+
+struct WordList {
+    label: &'static str,
+    weight: f64,
+    max_hits: usize,
+    terms: Vec<(String, FoldedText, bool)>,
+}
+
+impl WordList {
+    fn compile(
+        label: &'static str,
+        cfg: WordRule,
+        (weight, max_hits, words): (f64, u32, &[&str]),
+    ) -> Result<Self, String> {
+        let mut list: Vec<String> = match cfg.words {
+            Some(words) => words,
+            None => words.iter().map(|w| (*w).to_owned()).collect(),
+        };
+        list.extend(cfg.extra_words);
+        let mut terms = Vec::with_capacity(list.len());
+        for raw in list {
+            let (word, prefix) = match raw.strip_suffix('*') {
+                Some(w) => (w.to_owned(), true),
+                None => (raw.clone(), false),
+            };
+            let folded = FoldedText::new(&word);
+            if folded.is_empty() {
+                return Err(format!("{label}: term {raw:?} has no letters or digits"));
+            }
+            terms.push((raw, folded, prefix));
+        }
+        Ok(WordList {
+            label,
+            weight: positive(label, cfg.weight.unwrap_or(weight))?,
+            max_hits: cfg.max_hits.unwrap_or(max_hits) as usize,
+            terms,
+        })
+    }
+
+    fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
+        if self.weight == 0.0 || self.max_hits == 0 {
+            return;
+        }
+        let matched: Vec<&str> = self
+            .terms
+            .iter()
+            .filter(|(_, folded, prefix)| !text.find(folded, *prefix).is_empty())
+            .map(|(raw, _, _)| raw.as_str())
+            .take(self.max_hits)
+            .collect();
+        if !matched.is_empty() {
+            hits.push(Hit::new(
+                self.label,
+                self.weight * matched.len() as f64,
+                matched.join(", "),
+            ));
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Threshold {
+    weight: f64,
+    threshold: f64,
+}
+
+impl Threshold {
+    fn compile(label: &str, cfg: CountRule, (weight, threshold): (f64, f64)) -> Result<Self, String> {
+        Ok(Threshold {
+            weight: positive(label, cfg.weight.unwrap_or(weight))?,
+            threshold: cfg.threshold.unwrap_or(threshold),
+        })
+    }
+
+    fn on(&self) -> bool {
+        self.weight > 0.0
+    }
+}
+
+fn positive(label: &str, weight: f64) -> Result<f64, String> {
+    if weight.is_finite() && weight >= 0.0 {
+        Ok(weight)
+    } else {
+        Err(format!("{label}: weight must be a non-negative number, got {weight}"))
+    }
+}
+
+/// All rules, compiled.
+pub(crate) struct Rules {
+    words: Vec<WordList>,
+    shortener_weight: f64,
+    shorteners: Vec<String>,
+    link: Threshold,
+    phone: Threshold,
+    shortcode: Threshold,
+    money_amount: Threshold,
+    caps: Threshold,
+    repeats: Threshold,
+    emoji: Threshold,
+    punctuation: Threshold,
+}
+
+impl Rules {
+    pub(crate) fn from_config(c: Config) -> Result<Self, String> {
+        let DomainRule {
+            weight,
+            domains,
+            extra_domains,
+        } = c.shorteners;
+        let mut shorteners: Vec<String> = domains.unwrap_or_else(|| {
+            defaults::SHORTENERS.1.iter().map(|d| (*d).to_owned()).collect()
+        });
+        shorteners.extend(extra_domains);
+        for d in &mut shorteners {
+            *d = d.to_ascii_lowercase();
+        }
+        Ok(Rules {
+            words: vec![
+                WordList::compile("prize_words", c.prize, defaults::PRIZE)?,
+                WordList::compile("money_words", c.money, defaults::MONEY)?,
+                WordList::compile("urgency_words", c.urgency, defaults::URGENCY)?,
+                WordList::compile("call_to_action", c.call_to_action, defaults::ACTION)?,
+                WordList::compile("premium_rate", c.premium_rate, defaults::PREMIUM)?,
+            ],
+            shortener_weight: positive(
+                "link_shortener",
+                weight.unwrap_or(defaults::SHORTENERS.0),
+            )?,
+            shorteners,
+            link: Threshold::compile("link", c.links, defaults::LINK)?,
+            phone: Threshold::compile("phone_number", c.phone_numbers, defaults::PHONE)?,
+            shortcode: Threshold::compile("sms_shortcode", c.shortcodes, defaults::SHORTCODE)?,
+            money_amount: Threshold::compile("money_amount", c.money_amounts, defaults::MONEY_AMOUNT)?,
+            caps: Threshold::compile("all_caps", c.caps, defaults::CAPS)?,
+            repeats: Threshold::compile("repeated_chars", c.repeats, defaults::REPEATS)?,
+            emoji: Threshold::compile("emoji_flood", c.emoji, defaults::EMOJI)?,
+            punctuation: Threshold::compile("excess_punctuation", c.punctuation, defaults::PUNCTUATION)?,
+        })
+    }
+
+    pub(crate) fn score(&self, text: &str) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let folded = FoldedText::new(text);
+        for list in &self.words {
+            list.score(&folded, &mut hits);
+        }
+        self.links(text, &mut hits);
+        if self.phone.on() {
+            let numbers: Vec<String> = find_phone_numbers(text)
+                .into_iter()
+                .filter(|m| m.digit_count() as f64 >= self.phone.threshold)
+                .map(|m| m.digits)
+                .collect();
+            if !numbers.is_empty() {
+                hits.push(Hit::new("phone_number", self.phone.weight, numbers.join(", ")));
+            }
+        }
+        if self.shortcode.on() {
+            if let Some(code) = shortcode(text) {
+                hits.push(Hit::new("sms_shortcode", self.shortcode.weight, code));
+            }
+        }
+        if self.money_amount.on() {
+            if let Some(amount) = big_amount(text, self.money_amount.threshold) {
+                hits.push(Hit::new("money_amount", self.money_amount.weight, amount));
+            }
+        }
+        self.shape(text, &mut hits);
+        hits
+    }
+
+    fn links(&self, text: &str, hits: &mut Vec<Hit>) {
+        let urls = find_urls(text);
+        if urls.is_empty() {
+            return;
+        }
+        if self.link.on() && urls.len() as f64 >= self.link.threshold {
+            let hosts: Vec<&str> = urls.iter().map(|u| u.host.as_str()).collect();
+            hits.push(Hit::new("link", self.link.weight, hosts.join(", ")));
+        }
+        if self.shortener_weight > 0.0 {
+            if let Some(u) = urls.iter().find(|u| self.shorteners.contains(&u.host)) {
+                hits.push(Hit::new("link_shortener", self.shortener_weight, u.host.clone()));
+            }
+        }
+    }
+
+    /// Rules about the text's shape rather than its words.
+    fn shape(&self, text: &str, hits: &mut Vec<Hit>) {
+        let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+        let upper = text.chars().filter(|c| c.is_uppercase()).count();
+        if self.caps.on() && letters >= 12 && upper as f64 >= self.caps.threshold * letters as f64 {
+            hits.push(Hit::new(
+                "all_caps",
+                self.caps.weight,
+                format!("{upper} of {letters} letters upper-case"),
+            ));
+        }
+        if self.repeats.on() {
+            if let Some((c, n)) = longest_run(text, |c| c.is_alphabetic() || "!?*$#".contains(c)) {
+                if n as f64 >= self.repeats.threshold {
+                    hits.push(Hit::new("repeated_chars", self.repeats.weight, format!("{c:?} ×{n}")));
+                }
+            }
+        }
+        if self.emoji.on() {
+            let n = text.chars().filter(|&c| is_emoji(c)).count();
+            if n as f64 >= self.emoji.threshold {
+                hits.push(Hit::new("emoji_flood", self.emoji.weight, format!("{n} emoji")));
+            }
+        }
+        if self.punctuation.on() {
+            let run = longest_class_run(text, |c| c == '!' || c == '?');
+            if run as f64 >= self.punctuation.threshold {
+                hits.push(Hit::new(
+                    "excess_punctuation",
+                    self.punctuation.weight,
+                    format!("{run} ! or ? in a row"),
+                ));
+            }
+        }
+    }
+}
+
+/// "... to 80086": a 4–6 digit number right after the word "to".
+fn shortcode(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).find_map(|w| {
+        let code = w[1].trim_end_matches(|c: char| !c.is_ascii_digit());
+        let is_code = (4..=6).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
+        (w[0].eq_ignore_ascii_case("to") && is_code).then(|| code.to_owned())
+    })
+}
+
+/// A currency amount (`£1000`, `$500`, `₹ 50,000`, `Rs.2000`, `INR 10000`) of at least `min`.
+fn big_amount(text: &str, min: f64) -> Option<String> {
+    let lower = text.to_lowercase();
+    for marker in ["£", "$", "€", "₹", "rs.", "rs ", "inr", "usd", "gbp"] {
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(marker) {
+            let at = from + pos;
+            from = at + marker.len();
+            if marker.starts_with('r') || marker.starts_with('i') || marker.starts_with('u') || marker.starts_with('g') {
+                let glued = lower[..at].chars().next_back().is_some_and(char::is_alphanumeric);
+                if glued {
+                    continue;
+                }
+            }
+            let rest = lower[from..].trim_start_matches([' ', '.']);
+            let digits: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == ',')
+                .filter(char::is_ascii_digit)
+                .collect();
+            if let Ok(amount) = digits.parse::<f64>() {
+                if amount >= min {
+                    return Some(format!("{}{}", marker.trim(), digits));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn longest_run(text: &str, counts: impl Fn(char) -> bool) -> Option<(char, usize)> {
+    let mut best: Option<(char, usize)> = None;
+    let mut prev: Option<(char, usize)> = None;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let run = match prev {
+            Some((p, n)) if p == c => n + 1,
+            _ => 1,
+        };
+        prev = Some((c, run));
+        if counts(c) && best.is_none_or(|(_, b)| run > b) {
+            best = Some((c, run));
+        }
+    }
+    best
+}
+
+fn longest_class_run(text: &str, class: impl Fn(char) -> bool) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for c in text.chars() {
+        cur = if class(c) { cur + 1 } else { 0 };
+        best = best.max(cur);
+    }
+    best
+}
+
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SpamRules;
+    use chowk_sdk::testing::TestPlugin;
+    use serde_json::json;
+
+    fn rules() -> TestPlugin<SpamRules> {
+        TestPlugin::with_defaults().expect("defaults are valid")
+    }
+
+    #[test]
+    fn ordinary_business_chat_scores_low() {
+        let p = rules();
+        for text in [
+            "Good morning everyone, fresh stock of basmati rice arrived today.",
+            "Rate is Rs 85 per kg, delivery in Pune by Friday.",
+            "Bhai kal shop band rahegi, parso milte hain",
+            "Thanks ji, payment received. Will dispatch tomorrow.",
+        ] {
+            let v = p.check_text(text);
+            assert!(v.points() < 2.0, "{text:?} scored {v:?}");
+        }
+    }
+
+    #[test]
+    fn classic_prize_spam_scores_high() {
+        let p = rules();
+        let v = p.check_text(
+            "CONGRATULATIONS! You have WON a £2000 cash prize! Call 09061701461 now to claim. T&Cs apply",
+        );
+        assert!(v.points() >= 8.0, "{v:?}");
+        for rule in ["prize_words", "money_amount", "phone_number", "premium_rate"] {
+            assert!(v.has_rule(rule), "{rule} missing in {v:?}");
+        }
+    }
+
+    #[test]
+    fn romanised_hindi_lottery_spam_scores_high() {
+        let p = rules();
+        let v = p.check_text("Badhai ho! Aapne 25 lakh ka inaam jeeta hai, turant bit.ly/kbc-lucky pe click karein");
+        assert!(v.points() >= 6.0, "{v:?}");
+        assert!(v.has_rule("link_shortener"), "{v:?}");
+        assert!(v.has_rule("prize_words"), "{v:?}");
+    }
+
+    #[test]
+    fn shape_rules_fire() {
+        let p = rules();
+        assert!(p.check_text("BUY NOW BEST PRICE GUARANTEED").has_rule("all_caps"));
+        assert!(p.check_text("sooooooo cheap").has_rule("repeated_chars"));
+        assert!(p.check_text("deal 🔥🔥🔥🔥🔥🔥🔥").has_rule("emoji_flood"));
+        assert!(p.check_text("really?!?!").has_rule("excess_punctuation"));
+        assert!(p.check_text("send WIN to 80086").has_rule("sms_shortcode"));
+    }
+
+    #[test]
+    fn weights_and_lists_are_configurable() {
+        let p = TestPlugin::<SpamRules>::new(json!({
+            "prize": {"weight": 5.0, "words": ["dhamaka"]},
+            "caps": {"weight": 0.0}
+        }))
+        .expect("valid");
+        let v = p.check_text("DIWALI DHAMAKA SALE TODAY");
+        assert_eq!(v.points(), 5.0, "{v:?}");
+        assert!(!p.check_text("you won a prize").has_rule("prize_words"));
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        let err = TestPlugin::<SpamRules>::new(json!({"prize": {"weight": -1.0}})).expect_err("bad");
+        assert!(err.contains("prize_words"), "{err}");
+        let err = TestPlugin::<SpamRules>::new(json!({"prizes": {}})).expect_err("bad");
+        assert!(err.contains("unknown field `prizes`"), "{err}");
+    }
+}
