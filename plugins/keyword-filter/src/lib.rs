@@ -3,7 +3,7 @@
 //! word boundaries, so evasions are caught and innocent words that merely contain a term pass.
 //! Each list either rejects the message or masks the matched words.
 
-use chowk_sdk::text::FoldedText;
+use chowk_sdk::text::{FoldedText, TermSet};
 use chowk_sdk::{export_plugin, Host, Message, Plugin, Reject, Rewrite, Verdict};
 use serde::Deserialize;
 
@@ -47,17 +47,12 @@ pub enum Action {
     Mask,
 }
 
-struct Term {
-    folded: FoldedText,
-    prefix: bool,
-}
-
 struct List {
     name: String,
     action: Action,
     reason: String,
     mask: char,
-    terms: Vec<Term>,
+    terms: TermSet,
 }
 
 /// The keyword filter.
@@ -71,21 +66,8 @@ impl Plugin for KeywordFilter {
     fn new(config: Config) -> Result<Self, String> {
         let mut lists = Vec::with_capacity(config.lists.len());
         for list in config.lists {
-            let mut terms = Vec::with_capacity(list.terms.len());
-            for raw in &list.terms {
-                let (word, prefix) = match raw.strip_suffix('*') {
-                    Some(w) => (w, true),
-                    None => (raw.as_str(), false),
-                };
-                let folded = FoldedText::new(word);
-                if folded.is_empty() {
-                    return Err(format!(
-                        "list {:?}: term {raw:?} has no letters or digits",
-                        list.name
-                    ));
-                }
-                terms.push(Term { folded, prefix });
-            }
+            let terms =
+                TermSet::new(&list.terms).map_err(|e| format!("list {:?}: {e}", list.name))?;
             lists.push(List {
                 reason: list.reason.unwrap_or_else(|| {
                     "your message contains a word that is not allowed here".to_owned()
@@ -106,8 +88,9 @@ impl Plugin for KeywordFilter {
         for list in &self.lists {
             let spans: Vec<(usize, usize)> = list
                 .terms
-                .iter()
-                .flat_map(|t| folded.find(&t.folded, t.prefix))
+                .find(&folded)
+                .into_iter()
+                .map(|m| (m.start, m.end))
                 .collect();
             if spans.is_empty() {
                 continue;

@@ -15,18 +15,27 @@ pub struct Config {
     pub phone_numbers: CountRule,
     /// `sms_shortcode`: "send WIN to 80086".
     pub shortcodes: CountRule,
-    /// `premium_rate`: per-minute or per-message charges ("150p/msg", "£1.50/wk").
+    /// `premium_rate`: per-minute or per-message charges ("150p/msg", "Rs 5/min", "£1.50/wk"),
+    /// matched as patterns, plus this word list (t&c, po box, 18+...).
     pub premium_rate: WordRule,
     /// `money_words`: cash, free, earn, lakh, crore, muft, kamao...
     pub money: WordRule,
-    /// `money_amount`: a currency amount of at least `threshold` (default 1000).
-    pub money_amounts: CountRule,
+    /// `money_amount`: a pound, dollar or euro amount of at least `threshold` (default 100), or
+    /// a rupee amount of at least `rupee_threshold` (default 1,00,000; prices in rupees are
+    /// everyday business talk, prize money is not).
+    pub money_amounts: MoneyRule,
     /// `prize_words`: prize, winner, lottery, claim, inaam, jeeto...
     pub prize: WordRule,
     /// `urgency_words`: urgent, act now, last chance, jaldi, turant...
     pub urgency: WordRule,
     /// `call_to_action`: txt, reply, click here, call now...
     pub call_to_action: WordRule,
+    /// `scam_words`: account and reward phishing: kyc, otp, cvv, un-redeemed points, voicemail,
+    /// subscriber, entitled...
+    pub scam: WordRule,
+    /// `sms_keyword`: "Reply WIN", "txt CLUB": a send/reply verb followed by an upper-case
+    /// keyword, the shape of subscription and premium-SMS offers.
+    pub sms_keywords: CountRule,
     /// `all_caps`: share of upper-case letters at least `threshold` (default 0.7) in a message of
     /// at least 12 letters.
     pub caps: CountRule,
@@ -62,6 +71,18 @@ pub struct CountRule {
     pub threshold: Option<f64>,
 }
 
+/// The money-amount rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MoneyRule {
+    /// Points when the rule fires.
+    pub weight: Option<f64>,
+    /// Smallest pound, dollar or euro amount that counts.
+    pub threshold: Option<f64>,
+    /// Smallest rupee amount that counts.
+    pub rupee_threshold: Option<f64>,
+}
+
 /// A rule matching URL hosts.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -83,7 +104,8 @@ pub(crate) mod defaults {
             "prize", "prizes", "winner*", "won", "win", "lottery", "jackpot", "lucky draw",
             "reward", "awarded", "award", "claim*", "congratulations", "congrats", "selected",
             "bonus", "gift card", "voucher*", "inaam", "inam", "jeeto", "jeeta", "jeetne",
-            "bumper", "guaranteed",
+            "bumper", "guaranteed", "claim code", "prize code", "bonus code", "voucher code",
+            "lucky day", "chance to win",
         ],
     );
     pub const MONEY: (f64, u32, &[&str]) = (
@@ -101,21 +123,33 @@ pub(crate) mod defaults {
         &[
             "urgent", "urgently", "immediately", "act now", "limited time", "limited offer",
             "expires", "expiring", "expiry", "hurry", "last chance", "final notice",
-            "final attempt", "today only", "don't miss", "dont miss", "jaldi karo", "turant",
-            "abhi call", "now", "asap",
+            "final attempt", "today only", "don't miss", "call now", "reply now", "txt now",
+            "text now", "order now", "apply now", "claim now", "offer ends", "within 24 hours",
+            "jaldi karo", "turant", "abhi call", "abhi claim",
         ],
     );
     pub const ACTION: (f64, u32, &[&str]) = (
         0.75,
         2,
         &[
-            "txt", "text", "reply", "click", "click here", "call now", "call", "dial",
+            "txt", "text", "reply", "click", "click here", "call", "dial",
             "subscribe", "unsubscribe", "opt out", "optout", "stop", "send", "sms", "ringtone",
             "mobile", "customer service", "cust care",
         ],
     );
+    pub const SCAM: (f64, u32, &[&str]) = (
+        1.5,
+        2,
+        &[
+            "kyc", "otp", "cvv", "pan card", "account blocked", "account suspended",
+            "account will be blocked", "verify your account", "bank details", "redeem",
+            "un-redeemed", "unredeemed", "account statement", "identifier code", "voicemail",
+            "entitled", "subscriber", "subscribers", "subscription", "charges apply",
+            "landline", "work from home", "ghar baithe", "part time job",
+        ],
+    );
     pub const PREMIUM: (f64, u32, &[&str]) = (
-        2.0,
+        2.5,
         1,
         &[
             "ppm", "per min", "per minute", "per msg", "per week", "std rate", "std rates",
@@ -133,9 +167,11 @@ pub(crate) mod defaults {
     /// (weight, threshold) of each threshold rule.
     pub const LINK: (f64, f64) = (1.5, 1.0);
     pub const PHONE: (f64, f64) = (1.5, 10.0);
-    pub const SHORTCODE: (f64, f64) = (2.0, 0.0);
-    pub const MONEY_AMOUNT: (f64, f64) = (1.5, 1000.0);
-    pub const CAPS: (f64, f64) = (1.5, 0.7);
+    pub const SHORTCODE: (f64, f64) = (3.0, 0.0);
+    pub const SMS_KEYWORD: (f64, f64) = (1.5, 2.0);
+    pub const MONEY_AMOUNT: (f64, f64) = (2.0, 100.0);
+    pub const RUPEE_AMOUNT: f64 = 100_000.0;
+    pub const CAPS: (f64, f64) = (1.0, 0.7);
     pub const REPEATS: (f64, f64) = (0.5, 5.0);
     pub const EMOJI: (f64, f64) = (1.0, 6.0);
     pub const PUNCTUATION: (f64, f64) = (0.5, 3.0);

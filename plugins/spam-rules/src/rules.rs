@@ -1,6 +1,6 @@
 //! The rules themselves: compiled once from the config, then run on every message.
 
-use chowk_sdk::text::{find_phone_numbers, find_urls, FoldedText};
+use chowk_sdk::text::{find_phone_numbers, find_urls, FoldedText, TermSet};
 use chowk_sdk::Hit;
 
 use crate::config::{defaults, Config, CountRule, DomainRule, WordRule};
@@ -9,7 +9,7 @@ struct WordList {
     label: &'static str,
     weight: f64,
     max_hits: usize,
-    terms: Vec<(String, FoldedText, bool)>,
+    terms: TermSet,
 }
 
 impl WordList {
@@ -23,37 +23,27 @@ impl WordList {
             None => words.iter().map(|w| (*w).to_owned()).collect(),
         };
         list.extend(cfg.extra_words);
-        let mut terms = Vec::with_capacity(list.len());
-        for raw in list {
-            let (word, prefix) = match raw.strip_suffix('*') {
-                Some(w) => (w.to_owned(), true),
-                None => (raw.clone(), false),
-            };
-            let folded = FoldedText::new(&word);
-            if folded.is_empty() {
-                return Err(format!("{label}: term {raw:?} has no letters or digits"));
-            }
-            terms.push((raw, folded, prefix));
-        }
         Ok(WordList {
             label,
             weight: positive(label, cfg.weight.unwrap_or(weight))?,
             max_hits: cfg.max_hits.unwrap_or(max_hits) as usize,
-            terms,
+            terms: TermSet::new(&list).map_err(|e| format!("{label}: {e}"))?,
         })
     }
 
+    /// One hit worth `weight` per distinct matched term, at most `max_hits` of them.
     fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
         if self.weight == 0.0 || self.max_hits == 0 {
             return;
         }
-        let matched: Vec<&str> = self
-            .terms
-            .iter()
-            .filter(|(_, folded, prefix)| !text.find(folded, *prefix).is_empty())
-            .map(|(raw, _, _)| raw.as_str())
-            .take(self.max_hits)
-            .collect();
+        let mut matched: Vec<&str> = Vec::new();
+        for m in self.terms.find(text) {
+            let term = self.terms.term(m.term);
+            if !matched.contains(&term) {
+                matched.push(term);
+            }
+        }
+        matched.truncate(self.max_hits);
         if !matched.is_empty() {
             hits.push(Hit::new(
                 self.label,
@@ -99,7 +89,9 @@ pub(crate) struct Rules {
     link: Threshold,
     phone: Threshold,
     shortcode: Threshold,
+    sms_keyword: Threshold,
     money_amount: Threshold,
+    rupee_threshold: f64,
     caps: Threshold,
     repeats: Threshold,
     emoji: Threshold,
@@ -127,6 +119,7 @@ impl Rules {
                 WordList::compile("urgency_words", c.urgency, defaults::URGENCY)?,
                 WordList::compile("call_to_action", c.call_to_action, defaults::ACTION)?,
                 WordList::compile("premium_rate", c.premium_rate, defaults::PREMIUM)?,
+                WordList::compile("scam_words", c.scam, defaults::SCAM)?,
             ],
             shortener_weight: positive(
                 "link_shortener",
@@ -136,7 +129,19 @@ impl Rules {
             link: Threshold::compile("link", c.links, defaults::LINK)?,
             phone: Threshold::compile("phone_number", c.phone_numbers, defaults::PHONE)?,
             shortcode: Threshold::compile("sms_shortcode", c.shortcodes, defaults::SHORTCODE)?,
-            money_amount: Threshold::compile("money_amount", c.money_amounts, defaults::MONEY_AMOUNT)?,
+            sms_keyword: Threshold::compile("sms_keyword", c.sms_keywords, defaults::SMS_KEYWORD)?,
+            rupee_threshold: c
+                .money_amounts
+                .rupee_threshold
+                .unwrap_or(defaults::RUPEE_AMOUNT),
+            money_amount: Threshold::compile(
+                "money_amount",
+                CountRule {
+                    weight: c.money_amounts.weight,
+                    threshold: c.money_amounts.threshold,
+                },
+                defaults::MONEY_AMOUNT,
+            )?,
             caps: Threshold::compile("all_caps", c.caps, defaults::CAPS)?,
             repeats: Threshold::compile("repeated_chars", c.repeats, defaults::REPEATS)?,
             emoji: Threshold::compile("emoji_flood", c.emoji, defaults::EMOJI)?,
@@ -150,6 +155,7 @@ impl Rules {
         for list in &self.words {
             list.score(&folded, &mut hits);
         }
+        self.premium_pattern(text, &mut hits);
         self.links(text, &mut hits);
         if self.phone.on() {
             let numbers: Vec<String> = find_phone_numbers(text)
@@ -166,13 +172,32 @@ impl Rules {
                 hits.push(Hit::new("sms_shortcode", self.shortcode.weight, code));
             }
         }
+        if self.sms_keyword.on() {
+            if let Some(k) = sms_keyword(text, self.sms_keyword.threshold as usize) {
+                hits.push(Hit::new("sms_keyword", self.sms_keyword.weight, k));
+            }
+        }
         if self.money_amount.on() {
-            if let Some(amount) = big_amount(text, self.money_amount.threshold) {
+            if let Some(amount) = big_amount(text, self.money_amount.threshold, self.rupee_threshold) {
                 hits.push(Hit::new("money_amount", self.money_amount.weight, amount));
             }
         }
         self.shape(text, &mut hits);
         hits
+    }
+
+    /// Charges per message, minute or week: `150p`, `150p/msg`, `Rs 5/min`, `£1.50/wk`. Adds to
+    /// (or creates) the `premium_rate` hit of the word list, within its cap.
+    fn premium_pattern(&self, text: &str, hits: &mut Vec<Hit>) {
+        let Some(list) = self.words.iter().find(|l| l.label == "premium_rate") else {
+            return;
+        };
+        if list.weight == 0.0 || hits.iter().any(|h| h.rule == "premium_rate") {
+            return;
+        }
+        if let Some(found) = premium_charge(text) {
+            hits.push(Hit::new("premium_rate", list.weight, found));
+        }
     }
 
     fn links(&self, text: &str, hits: &mut Vec<Hit>) {
@@ -228,29 +253,90 @@ impl Rules {
     }
 }
 
-/// "... to 80086": a 4–6 digit number right after the word "to".
+/// "... to 80086", "... to No: 83355": a 4–6 digit number right after the word "to".
 fn shortcode(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).find_map(|w| {
-        let code = w[1].trim_end_matches(|c: char| !c.is_ascii_digit());
+    (0..words.len()).find_map(|i| {
+        if !words[i].eq_ignore_ascii_case("to") {
+            return None;
+        }
+        let mut next = i + 1;
+        let is_no = |w: &str| {
+            let w = w.trim_end_matches([':', '.']).to_ascii_lowercase();
+            w == "no" || w == "number"
+        };
+        if words.get(next).copied().is_some_and(is_no) {
+            next += 1;
+        }
+        let code = words.get(next)?.trim_end_matches(|c: char| !c.is_ascii_digit());
         let is_code = (4..=6).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
-        (w[0].eq_ignore_ascii_case("to") && is_code).then(|| code.to_owned())
+        is_code.then(|| code.to_owned())
     })
 }
 
-/// A currency amount (`£1000`, `$500`, `₹ 50,000`, `Rs.2000`, `INR 10000`) of at least `min`.
-fn big_amount(text: &str, min: f64) -> Option<String> {
+/// "Reply WIN", "txt CLUB to": a send/reply verb followed by an upper-case keyword of at least
+/// `min_len` letters (in a message that is not itself all upper case).
+fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    let upper = text.chars().filter(|c| c.is_uppercase()).count();
+    if upper * 10 > letters * 6 {
+        return None;
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).find_map(|w| {
+        let verb = w[0].to_lowercase();
+        let is_verb = matches!(verb.as_str(), "txt" | "text" | "reply" | "send" | "sms" | "rply");
+        let keyword = w[1].trim_matches(|c: char| !c.is_alphanumeric());
+        let is_keyword = keyword.chars().filter(|c| c.is_ascii_uppercase()).count() >= min_len
+            && keyword.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        (is_verb && is_keyword).then(|| format!("{} {keyword}", w[0]))
+    })
+}
+
+/// A per-unit charge: digits then `p` (pence) as a whole token or before `/`, or any amount
+/// followed by `/min`, `/msg`, `/wk`, `/week`, `/day`.
+fn premium_charge(text: &str) -> Option<String> {
     let lower = text.to_lowercase();
-    for marker in ["£", "$", "€", "₹", "rs.", "rs ", "inr", "usd", "gbp"] {
+    for token in lower.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
+        let t = token.trim_matches(|c: char| ".!?:;\"'".contains(c));
+        let digits = t.trim_start_matches(['£', '$', '€']).chars().take_while(char::is_ascii_digit).count();
+        let rest = &t.trim_start_matches(['£', '$', '€'])[digits..];
+        let pence = digits > 0 && (rest == "p" || rest.starts_with("p/") || rest == "ppm");
+        let per_unit = ["/min", "/msg", "/wk", "/week", "/day", "/mt"].iter().any(|u| t.contains(u))
+            && t.chars().any(|c| c.is_ascii_digit());
+        if pence || per_unit {
+            return Some(t.to_owned());
+        }
+    }
+    ["per min", "per msg", "pence per", "/min", "/msg"]
+        .iter()
+        .find(|p| lower.contains(*p))
+        .map(|p| (*p).to_owned())
+}
+
+/// A currency amount (`£500`, `$100`, `₹ 5,00,000`, `Rs.200000`, `INR 100000`): pounds,
+/// dollars and euros from `min`, rupees from `min_rupees`.
+fn big_amount(text: &str, min: f64, min_rupees: f64) -> Option<String> {
+    let lower = text.to_lowercase();
+    let markers: [(&str, bool); 9] = [
+        ("£", false),
+        ("$", false),
+        ("€", false),
+        ("gbp", false),
+        ("usd", false),
+        ("₹", true),
+        ("rs.", true),
+        ("rs ", true),
+        ("inr", true),
+    ];
+    for (marker, rupees) in markers {
         let mut from = 0;
         while let Some(pos) = lower[from..].find(marker) {
             let at = from + pos;
             from = at + marker.len();
-            if marker.starts_with('r') || marker.starts_with('i') || marker.starts_with('u') || marker.starts_with('g') {
-                let glued = lower[..at].chars().next_back().is_some_and(char::is_alphanumeric);
-                if glued {
-                    continue;
-                }
+            let word_marker = marker.chars().all(|c| c.is_ascii_alphabetic() || c == '.' || c == ' ');
+            if word_marker && lower[..at].chars().next_back().is_some_and(char::is_alphanumeric) {
+                continue;
             }
             let rest = lower[from..].trim_start_matches([' ', '.']);
             let digits: String = rest
@@ -258,10 +344,9 @@ fn big_amount(text: &str, min: f64) -> Option<String> {
                 .take_while(|c| c.is_ascii_digit() || *c == ',')
                 .filter(char::is_ascii_digit)
                 .collect();
-            if let Ok(amount) = digits.parse::<f64>() {
-                if amount >= min {
-                    return Some(format!("{}{}", marker.trim(), digits));
-                }
+            let floor = if rupees { min_rupees } else { min };
+            if digits.parse::<f64>().is_ok_and(|amount| amount >= floor) {
+                return Some(format!("{}{}", marker.trim(), digits));
             }
         }
     }
@@ -307,17 +392,21 @@ mod tests {
         TestPlugin::with_defaults().expect("defaults are valid")
     }
 
+    /// Below the shipped chain's `flag_at` (4.5), with room to spare.
     #[test]
     fn ordinary_business_chat_scores_low() {
         let p = rules();
         for text in [
             "Good morning everyone, fresh stock of basmati rice arrived today.",
             "Rate is Rs 85 per kg, delivery in Pune by Friday.",
+            "Fresh mangoes Rs 800 per dozen, free home delivery, call 98765 43210",
+            "Order of Rs 25,000 dispatched, invoice on WhatsApp",
+            "I won't be at the shop now, call me at 5",
             "Bhai kal shop band rahegi, parso milte hain",
             "Thanks ji, payment received. Will dispatch tomorrow.",
         ] {
             let v = p.check_text(text);
-            assert!(v.points() < 2.0, "{text:?} scored {v:?}");
+            assert!(v.points() < 3.5, "{text:?} scored {v:?}");
         }
     }
 
@@ -350,6 +439,12 @@ mod tests {
         assert!(p.check_text("deal 🔥🔥🔥🔥🔥🔥🔥").has_rule("emoji_flood"));
         assert!(p.check_text("really?!?!").has_rule("excess_punctuation"));
         assert!(p.check_text("send WIN to 80086").has_rule("sms_shortcode"));
+        assert!(p.check_text("Txt word: COLLECT to No: 83355").has_rule("sms_shortcode"));
+        assert!(p.check_text("only 150p/msg").has_rule("premium_rate"));
+        assert!(p.check_text("calls Rs 5/min").has_rule("premium_rate"));
+        assert!(!p.check_text("see you at 2pm").has_rule("premium_rate"));
+        assert!(p.check_text("Reply WIN to enter").has_rule("sms_keyword"));
+        assert!(!p.check_text("reply to me soon").has_rule("sms_keyword"));
     }
 
     #[test]

@@ -7,10 +7,11 @@
 
 /// Fold homoglyphs of lower-case Latin letters in already lower-cased text.
 pub fn fold_confusables(text: &str) -> String {
-    text.chars().map(fold_char).collect()
+    text.chars().map(fold_confusable).collect()
 }
 
-fn fold_char(c: char) -> char {
+/// Fold one lower-case character (see [`fold_confusables`]).
+pub fn fold_confusable(c: char) -> char {
     match c {
         // Cyrillic
         'а' => 'a',

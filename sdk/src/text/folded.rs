@@ -36,8 +36,14 @@ pub struct FoldedText {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {
     Alnum,
+    /// An apostrophe inside a word (`won't`): dropped, but does not split the word.
+    Joiner,
     Symbol,
     Separator,
+}
+
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{02BC}' | '`')
 }
 
 impl FoldedText {
@@ -47,6 +53,10 @@ impl FoldedText {
         let mut raw: Vec<(char, usize, usize)> = Vec::with_capacity(text.len());
         for (start, orig) in text.char_indices() {
             let end = start + orig.len_utf8();
+            if orig.is_ascii() {
+                raw.push((orig.to_ascii_lowercase(), start, end));
+                continue;
+            }
             if is_invisible(orig) {
                 continue;
             }
@@ -55,10 +65,7 @@ impl FoldedText {
                     continue;
                 }
                 for l in d.to_lowercase() {
-                    let folded = super::fold_confusables(l.encode_utf8(&mut [0; 4]));
-                    for f in folded.chars() {
-                        raw.push((f, start, end));
-                    }
+                    raw.push((super::fold_confusable(l), start, end));
                 }
             }
         }
@@ -66,9 +73,15 @@ impl FoldedText {
         //    characters only inside a word; everything else separates words.
         let class: Vec<Class> = raw
             .iter()
-            .map(|&(c, _, _)| {
+            .enumerate()
+            .map(|(i, &(c, _, _))| {
+                let between_letters = i > 0
+                    && raw[i - 1].0.is_alphabetic()
+                    && raw.get(i + 1).is_some_and(|n| n.0.is_alphabetic());
                 if c.is_alphanumeric() {
                     Class::Alnum
+                } else if is_apostrophe(c) && between_letters {
+                    Class::Joiner
                 } else if fold_leet_char(c).is_some() {
                     Class::Symbol
                 } else {
@@ -79,7 +92,7 @@ impl FoldedText {
         let mut in_word = vec![false; raw.len()];
         for i in 0..raw.len() {
             in_word[i] = match class[i] {
-                Class::Alnum => true,
+                Class::Alnum | Class::Joiner => true,
                 Class::Separator => false,
                 Class::Symbol => {
                     let followed = class[i + 1..]
@@ -104,7 +117,12 @@ impl FoldedText {
                 j += 1;
             }
             let has_letter = raw[i..j].iter().any(|&(c, _, _)| c.is_alphabetic());
-            for (k, &(c, start, end)) in raw[i..j].iter().enumerate() {
+            let word: Vec<(char, usize, usize)> = (i..j)
+                .filter(|&k| class[k] != Class::Joiner)
+                .map(|k| raw[k])
+                .collect();
+            let n = word.len();
+            for (k, &(c, start, end)) in word.iter().enumerate() {
                 let c = if has_letter || !c.is_alphanumeric() {
                     fold_leet_char(c).unwrap_or(c)
                 } else {
@@ -115,7 +133,7 @@ impl FoldedText {
                     start,
                     end,
                     word_start: k == 0,
-                    word_end: i + k + 1 == j,
+                    word_end: k + 1 == n,
                 });
             }
             i = j;
@@ -187,6 +205,7 @@ mod tests {
         assert_eq!(FoldedText::new("a$$").as_key(), "ass");
         assert_eq!(FoldedText::new("call 1800").as_key(), "call1800");
         assert_eq!(FoldedText::new("wow!!").as_key(), "wow");
+        assert_eq!(FoldedText::new("won't").as_key(), "wont");
     }
 
     #[test]
@@ -196,6 +215,7 @@ mod tests {
         assert_eq!(hits("Scunthorpe", "cunt"), 0);
         assert_eq!(hits("class assignment", "ass"), 0);
         assert_eq!(hits("grasp amazing", "spam"), 0);
+        assert_eq!(hits("I won't go", "won"), 0);
     }
 
     #[test]
