@@ -1,1 +1,94 @@
+//! Shared support for Chowk's integration tests: where the built plugin components are, one
+//! shared plugin engine per test process, and chains built from inline `plugins.toml` text.
+//!
+//! The components come from `cargo xtask plugins` (which `cargo xtask test` runs first); a test
+//! that cannot find one fails and says so.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use chowk_host::clock::ManualClock;
+use chowk_host::plugins::{Chain, EngineOptions, LoadError, Manifest, MemoryState, Message, PluginEngine};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// `target/plugins/`, where `cargo xtask plugins` puts the components.
+pub fn plugins_dir() -> PathBuf {
+    let dir = repo_root().join("target/plugins");
+    let probe = dir.join("spam-rules.wasm");
+    assert!(
+        probe.is_file(),
+        "{} is missing: build the plugins first with `cargo xtask plugins` (or run the whole suite with `cargo xtask test`)",
+        probe.display()
+    );
+    dir
+}
+
+/// The engine shared by every test of this process.
+pub fn engine() -> &'static PluginEngine {
+    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| PluginEngine::new(EngineOptions::default()).expect("engine starts"))
+}
+
+/// A test world: a manual clock and in-memory plugin state, shared by the chains it loads.
+#[derive(Debug)]
+pub struct World {
+    /// The clock plugins and state see.
+    pub clock: Arc<ManualClock>,
+    /// Plugin state.
+    pub state: Arc<MemoryState>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        World {
+            state: Arc::new(MemoryState::new(clock.clone())),
+            clock,
+        }
+    }
+}
+
+impl World {
+    /// Load a chain from manifest text; component paths are relative to `target/plugins/`.
+    pub fn try_chain(&self, manifest: &str, generation: u64) -> Result<Chain, LoadError> {
+        let manifest = Manifest::parse(manifest)?;
+        Chain::load(
+            engine(),
+            &manifest,
+            &plugins_dir(),
+            generation,
+            self.state.clone(),
+            self.clock.clone(),
+        )
+    }
+
+    /// Like [`World::try_chain`], panicking with the load error.
+    pub fn chain(&self, manifest: &str) -> Chain {
+        self.try_chain(manifest, 1)
+            .unwrap_or_else(|e| panic!("chain should load: {e}"))
+    }
+}
+
+/// A message from `sender` in `room`.
+pub fn msg(text: &str, sender: &str, room: &str) -> Message {
+    Message {
+        id: "1-0".into(),
+        room: room.into(),
+        sender: sender.into(),
+        text: text.into(),
+        sent_at_ms: 0,
+        metadata: Vec::new(),
+    }
+}
+
+/// A message from `user` in `lobby`.
+pub fn text(text: &str) -> Message {
+    msg(text, "user", "lobby")
+}

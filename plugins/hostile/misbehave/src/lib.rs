@@ -47,22 +47,26 @@ fn act(b: Behaviour) -> String {
                 std::hint::black_box(&hoard);
             }
         }
-        Behaviour::Recurse => recurse(std::hint::black_box(1)).to_string(),
+        Behaviour::Recurse => recurse(std::hint::black_box(u64::MAX)).to_string(),
         Behaviour::Panic => panic!("misbehave: deliberate panic"),
         Behaviour::ReadFile => match std::fs::read_to_string("/etc/passwd") {
             Ok(s) => format!("read {} bytes", s.len()),
             Err(e) => format!("no file access: {e}"),
         },
-        Behaviour::Env => std::env::vars().map(|(k, _)| k).collect::<Vec<_>>().join(","),
+        Behaviour::Env => match std::env::var("HOME") {
+            Ok(home) => format!("HOME is {home}"),
+            Err(e) => format!("no environment: {e}"),
+        },
     }
 }
 
+/// Recursion with frames small enough to live in wasm locals, so it exhausts the engine's
+/// stack rather than the guest's shadow stack in linear memory.
 fn recurse(n: u64) -> u64 {
-    let buf = std::hint::black_box([n; 64]);
-    if buf[5] == 0 {
+    if n == 0 {
         return 0;
     }
-    recurse(buf[7] + 1) + buf[3]
+    std::hint::black_box(recurse(std::hint::black_box(n - 1))).wrapping_add(1)
 }
 
 impl Plugin for Misbehave {
