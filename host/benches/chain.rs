@@ -1,0 +1,198 @@
+//! The cost of the sandbox: one realistic message through the three shipped plugins as wasm
+//! components (in-memory plugin state), against the same plugin crates compiled natively and
+//! called directly through the SDK's harness, in the same run. Also: how long an infinite-loop
+//! plugin runs before its deadline stops it.
+//!
+//! Run with `cargo xtask bench` (builds the components first). Prints criterion's estimates,
+//! then per-call latency percentiles and the wasm/native ratio.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chowk_host::clock::{Clock, ManualClock};
+use chowk_host::plugins::{
+    Action, Chain, EngineOptions, Manifest, MemoryState, Message, PluginEngine,
+};
+use chowk_sdk::testing::TestHost;
+use chowk_sdk::{init_plugin, Plugin, Verdict};
+use criterion::Criterion;
+use keyword_filter::KeywordFilter;
+use rate_limit::RateLimit;
+use spam_rules::SpamRules;
+
+const TEXT: &str = "Namaste! Fresh Alphonso mangoes in stock, Rs 800 per dozen. Free delivery in \
+                    Andheri and Bandra, call 98200 12345 or message on WhatsApp.";
+const SENDERS: u64 = 1_000;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+}
+
+/// The shipped chain, as wasm components.
+struct WasmChain {
+    chain: Chain,
+    clock: Arc<ManualClock>,
+    n: u64,
+}
+
+impl WasmChain {
+    fn new(engine: &PluginEngine) -> Self {
+        let manifest = Manifest::load(&repo().join("plugins.toml")).expect("plugins.toml");
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let state = Arc::new(MemoryState::new(clock.clone()));
+        let chain = Chain::load(engine, &manifest, repo(), 1, state, clock.clone())
+            .expect("run `cargo xtask plugins` first");
+        WasmChain { chain, clock, n: 0 }
+    }
+
+    fn once(&mut self) -> Action {
+        self.n += 1;
+        self.clock.advance_ms(1);
+        let message = Message {
+            id: "1-0".into(),
+            room: "mumbai-traders".into(),
+            sender: format!("user{}", self.n % SENDERS),
+            text: TEXT.into(),
+            sent_at_ms: self.clock.now_ms(),
+            metadata: Vec::new(),
+        };
+        self.chain.evaluate(&message).action
+    }
+}
+
+/// The same three plugins, compiled natively, with the same chain semantics.
+struct NativeChain {
+    host: TestHost,
+    rate: RateLimit,
+    keywords: KeywordFilter,
+    spam: SpamRules,
+    n: u64,
+}
+
+impl NativeChain {
+    fn new() -> Self {
+        let manifest = Manifest::load(&repo().join("plugins.toml")).expect("plugins.toml");
+        let config = |name: &str| {
+            manifest
+                .plugins
+                .iter()
+                .find(|p| p.name == name)
+                .expect("plugin in plugins.toml")
+                .config_json()
+        };
+        NativeChain {
+            host: TestHost::new(),
+            rate: init_plugin(&config("rate-limit")).expect("rate-limit"),
+            keywords: init_plugin(&config("keyword-filter")).expect("keyword-filter"),
+            spam: init_plugin(&config("spam-rules")).expect("spam-rules"),
+            n: 0,
+        }
+    }
+
+    fn once(&mut self) -> f64 {
+        self.n += 1;
+        self.host.advance_ms(1);
+        let mut message = chowk_sdk::Message::new(TEXT)
+            .from_sender(format!("user{}", self.n % SENDERS))
+            .in_room("mumbai-traders");
+        let host = self.host.host();
+        let mut score = 0.0;
+        for verdict in [
+            self.rate.check(&message, &host),
+            self.keywords.check(&message, &host),
+        ] {
+            match verdict {
+                Verdict::Reject(_) => return -1.0,
+                Verdict::Rewrite(r) => message.text = r.text,
+                v => score += v.points(),
+            }
+        }
+        score + self.spam.check(&message, &host).points()
+    }
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort_unstable();
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+    (at(0.5), at(0.99))
+}
+
+fn latency<F: FnMut()>(iterations: usize, mut f: F) -> (Duration, Duration) {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    let samples = (0..iterations)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    percentiles(samples)
+}
+
+fn main() {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let engine = PluginEngine::new(EngineOptions::default()).expect("engine");
+    let mut wasm = WasmChain::new(&engine);
+    let mut native = NativeChain::new();
+    assert_eq!(
+        wasm.once(),
+        Action::Allow,
+        "the benchmark message passes the chain"
+    );
+
+    let mut criterion = Criterion::default().configure_from_args();
+    let mut group = criterion.benchmark_group("chain");
+    group.bench_function("wasm_three_plugins", |b| b.iter(|| black_box(wasm.once())));
+    group.bench_function("native_three_plugins", |b| {
+        b.iter(|| black_box(native.once()))
+    });
+    group.finish();
+
+    let iterations = if benching { 100_000 } else { 200 };
+    let (w50, w99) = latency(iterations, || {
+        black_box(wasm.once());
+    });
+    let (n50, n99) = latency(iterations, || {
+        black_box(native.once());
+    });
+    println!("\nper-message latency over {iterations} calls (shipped chain, in-memory state):");
+    println!("  wasm   median {w50:>10.2?}  p99 {w99:>10.2?}");
+    println!("  native median {n50:>10.2?}  p99 {n99:>10.2?}");
+    println!(
+        "  ratio wasm/native: median {:.2}x, p99 {:.2}x",
+        w50.as_secs_f64() / n50.as_secs_f64(),
+        w99.as_secs_f64() / n99.as_secs_f64()
+    );
+
+    // An infinite loop must be stopped within 2x its deadline.
+    let deadline_ms = 10;
+    let manifest = Manifest::parse(&format!(
+        "version = 1\n[[plugins]]\nname = \"spin\"\npath = \"target/plugins/fixtures/misbehave.wasm\"\n\
+         deadline_ms = {deadline_ms}\nbreaker = {{ failures = 1000000 }}\nconfig = {{ on_check = \"loop\" }}\n"
+    ))
+    .expect("manifest");
+    let clock = Arc::new(ManualClock::new(0));
+    let state = Arc::new(MemoryState::new(clock.clone()));
+    let spin = Chain::load(&engine, &manifest, repo(), 1, state, clock).expect("spin loads");
+    let runs = if benching { 50 } else { 3 };
+    let samples: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let d = spin.evaluate(&Message::default());
+            assert!(d.trace[0].error.is_some(), "the loop was interrupted");
+            t.elapsed()
+        })
+        .collect();
+    let max = *samples.iter().max().expect("samples");
+    let (s50, s99) = percentiles(samples);
+    println!(
+        "infinite loop, deadline {deadline_ms} ms, {runs} runs (includes re-instantiation): median {s50:.2?}, p99 {s99:.2?}, max {max:.2?} = {:.2}x the deadline",
+        max.as_secs_f64() * 1000.0 / deadline_ms as f64
+    );
+}

@@ -6,7 +6,11 @@ mod cli;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "chowk", version, about = "Community chat with a sandboxed WebAssembly plugin chain")]
+#[command(
+    name = "chowk",
+    version,
+    about = "Community chat with a sandboxed WebAssembly plugin chain"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

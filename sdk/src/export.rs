@@ -122,7 +122,9 @@ macro_rules! export_plugin {
             struct Exports;
 
             impl $crate::wit::exports::chowk::plugin::guest::Guest for Exports {
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     let plugin = $crate::__rt::init::<$plugin>(&config)?;
                     PLUGIN.with(|slot| {
                         slot.set(plugin)

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use chowk_host::clock::ManualClock;
-use chowk_host::plugins::{Chain, EngineOptions, LoadError, Manifest, MemoryState, Message, PluginEngine};
+use chowk_host::plugins::{
+    Chain, EngineOptions, LoadError, Manifest, MemoryState, Message, PluginEngine,
+};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -25,21 +25,29 @@ fn keyword_evasions_are_caught_and_scunthorpe_passes() {
     let chain = world.chain(KEYWORDS);
     for evasion in [
         "you cunt",
-        "ＣＵＮＴ",            // fullwidth
-        "сunt",                // Cyrillic es
-        "c\u{200B}unt",        // zero-width space
-        "c u n t",             // spaced out
+        "ＣＵＮＴ",     // fullwidth
+        "сunt",         // Cyrillic es
+        "c\u{200B}unt", // zero-width space
+        "c u n t",      // spaced out
         "c.u.n.t",
-        "ⓒⓤⓝⓣ",                // circled
-        "chut1ya",             // leetspeak
+        "ⓒⓤⓝⓣ",    // circled
+        "chut1ya", // leetspeak
         "F*U*C*K off",
     ] {
         let d = chain.evaluate(&text(evasion));
         assert_eq!(d.action, Action::Reject, "{evasion:?} → {d:?}");
         let r = d.rejection.expect("rejection");
-        assert_eq!((r.plugin.as_str(), r.code.as_str()), ("keyword-filter", "blocked_keyword"));
+        assert_eq!(
+            (r.plugin.as_str(), r.code.as_str()),
+            ("keyword-filter", "blocked_keyword")
+        );
     }
-    for innocent in ["Scunthorpe United won", "class assignment due", "Assam tea, 500 g", "passing by"] {
+    for innocent in [
+        "Scunthorpe United won",
+        "class assignment due",
+        "Assam tea, 500 g",
+        "passing by",
+    ] {
         let d = chain.evaluate(&text(innocent));
         assert_eq!(d.action, Action::Allow, "{innocent:?} → {d:?}");
     }
@@ -93,7 +101,10 @@ fn spam_scores_add_up_to_flag_or_reject() {
     ));
     assert_eq!(spam.action, Action::Reject, "{spam:?}");
     let r = spam.rejection.expect("rejection");
-    assert_eq!((r.plugin.as_str(), r.code.as_str()), ("chain", "spam_score"));
+    assert_eq!(
+        (r.plugin.as_str(), r.code.as_str()),
+        ("chain", "spam_score")
+    );
     assert!(spam.score >= 8.0);
 }
 
@@ -122,10 +133,18 @@ fn rate_limits_reject_with_retry_after_and_reset_with_time() {
     assert_eq!(r.code, "rate_limited");
     let wait = r.retry_after_ms.expect("retry-after");
     assert!(wait > 0 && wait <= 2_000, "retry after {wait} ms");
-    assert_eq!(chain.evaluate(&msg("hi", "ravi", "lobby")).action, Action::Allow, "others unaffected");
+    assert_eq!(
+        chain.evaluate(&msg("hi", "ravi", "lobby")).action,
+        Action::Allow,
+        "others unaffected"
+    );
 
     world.clock.advance_ms(wait);
-    assert_eq!(chain.evaluate(&m).action, Action::Allow, "allowed after retry-after");
+    assert_eq!(
+        chain.evaluate(&m).action,
+        Action::Allow,
+        "allowed after retry-after"
+    );
     world.clock.advance_ms(2_000);
     for _ in 0..3 {
         assert_eq!(chain.evaluate(&m).action, Action::Allow, "fresh window");
@@ -135,7 +154,11 @@ fn rate_limits_reject_with_retry_after_and_reset_with_time() {
 #[test]
 fn plugin_state_is_namespaced_and_survives_a_new_chain_generation() {
     let world = World::default();
-    let two = format!("{RATE}\n{}", RATE.replace("version = 1", "").replace("\"rate-limit\"\npath", "\"rate-limit-b\"\npath"));
+    let two = format!(
+        "{RATE}\n{}",
+        RATE.replace("version = 1", "")
+            .replace("\"rate-limit\"\npath", "\"rate-limit-b\"\npath")
+    );
     let chain = world.chain(&two);
     let m = msg("hi", "asha", "lobby");
     for _ in 0..3 {
@@ -143,7 +166,11 @@ fn plugin_state_is_namespaced_and_survives_a_new_chain_generation() {
     }
     // Had the two plugins shared keys, the second would have counted the first's increments
     // and rejected the second message. Each namespace holds its own three buckets.
-    assert_eq!(world.state.len(), 6, "sender, sender+room and room buckets per namespace");
+    assert_eq!(
+        world.state.len(),
+        6,
+        "sender, sender+room and room buckets per namespace"
+    );
 
     // A new generation of the same plugin names sees the same counters.
     let next = world.try_chain(&two, 2).expect("loads");
@@ -155,7 +182,11 @@ fn plugin_state_is_namespaced_and_survives_a_new_chain_generation() {
 #[test]
 fn a_reject_stops_the_chain() {
     let world = World::default();
-    let chain = world.chain(&format!("{KEYWORDS}\n{}", SPAM.replace("version = 1", "").replace("[chain]\nflag_at = 3.5\nreject_at = 8.0", "")));
+    let chain = world.chain(&format!(
+        "{KEYWORDS}\n{}",
+        SPAM.replace("version = 1", "")
+            .replace("[chain]\nflag_at = 3.5\nreject_at = 8.0", "")
+    ));
     let d = chain.evaluate(&text("chutiya"));
     assert_eq!(d.action, Action::Reject);
     assert_eq!(d.trace.len(), 1, "spam-rules never ran: {:?}", d.trace);
@@ -164,7 +195,10 @@ fn a_reject_stops_the_chain() {
 #[test]
 fn shadow_plugins_are_recorded_not_enforced() {
     let world = World::default();
-    let chain = world.chain(&KEYWORDS.replace("path = \"keyword-filter.wasm\"", "path = \"keyword-filter.wasm\"\nmode = \"shadow\""));
+    let chain = world.chain(&KEYWORDS.replace(
+        "path = \"keyword-filter.wasm\"",
+        "path = \"keyword-filter.wasm\"\nmode = \"shadow\"",
+    ));
     let d = chain.evaluate(&text("you cunt"));
     assert_eq!(d.action, Action::Allow, "{d:?}");
     assert_eq!(d.text, "you cunt");
@@ -176,8 +210,14 @@ fn shadow_plugins_are_recorded_not_enforced() {
 #[test]
 fn plugins_apply_only_to_their_rooms() {
     let world = World::default();
-    let chain = world.chain(&KEYWORDS.replace("path = \"keyword-filter.wasm\"", "path = \"keyword-filter.wasm\"\nrooms = [\"kids\"]"));
-    assert_eq!(chain.evaluate(&msg("cunt", "u", "kids")).action, Action::Reject);
+    let chain = world.chain(&KEYWORDS.replace(
+        "path = \"keyword-filter.wasm\"",
+        "path = \"keyword-filter.wasm\"\nrooms = [\"kids\"]",
+    ));
+    assert_eq!(
+        chain.evaluate(&msg("cunt", "u", "kids")).action,
+        Action::Reject
+    );
     let d = chain.evaluate(&msg("cunt", "u", "adults"));
     assert_eq!(d.action, Action::Allow);
     assert_eq!(d.trace[0].outcome, RunOutcome::Skipped);
@@ -186,11 +226,15 @@ fn plugins_apply_only_to_their_rooms() {
 #[test]
 fn the_shipped_chain_loads_and_judges() {
     let world = World::default();
-    let manifest = std::fs::read_to_string(chowk_tests::repo_root().join("plugins.toml")).expect("plugins.toml");
+    let manifest = std::fs::read_to_string(chowk_tests::repo_root().join("plugins.toml"))
+        .expect("plugins.toml");
     let manifest = manifest.replace("target/plugins/", "");
     let chain = world.chain(&manifest);
     let d = chain.evaluate(&text("Namaste, aaj ka rate: tomato Rs 30/kg"));
     assert_eq!(d.action, Action::Allow, "{d:?}");
     assert_eq!(d.trace.len(), 3);
-    assert!(d.trace.iter().all(|r| r.elapsed_us > 0 || r.outcome == RunOutcome::Allow));
+    assert!(d
+        .trace
+        .iter()
+        .all(|r| r.elapsed_us > 0 || r.outcome == RunOutcome::Allow));
 }

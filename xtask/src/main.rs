@@ -23,6 +23,8 @@ enum Command {
     Test,
     /// Formatting and clippy checks over both workspaces, as CI runs them.
     Lint,
+    /// Build the plugins, then run the chain benchmark (wasm vs native, loop interruption).
+    Bench,
     /// Build, then run `chowk eval` on a labelled `label<TAB>text` corpus and print recall and
     /// false-positive rate (default corpus: ../shared/corpus/sms-spam.tsv).
     Corpus {
@@ -57,9 +59,24 @@ fn main() -> Result<()> {
         }
         Command::Lint => {
             shell::cargo(&["fmt", "--all", "--", "--check"])?;
-            shell::cargo(&["fmt", "--manifest-path", "plugins/Cargo.toml", "--all", "--", "--check"])?;
+            shell::cargo(&[
+                "fmt",
+                "--manifest-path",
+                "plugins/Cargo.toml",
+                "--all",
+                "--",
+                "--check",
+            ])?;
             plugins::build(&root)?;
-            shell::cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+            shell::cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])?;
             shell::cargo(&[
                 "clippy",
                 "--manifest-path",
@@ -73,6 +90,10 @@ fn main() -> Result<()> {
                 "-D",
                 "warnings",
             ])
+        }
+        Command::Bench => {
+            plugins::build(&root)?;
+            shell::cargo(&["bench", "--locked", "-p", "chowk-host", "--bench", "chain"])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
     }

@@ -49,8 +49,7 @@ pub fn build(root: &Path) -> Result<()> {
             let core = core_dir.join(format!("{}.wasm", name.replace('-', "_")));
             let component = componentize(&core)?;
             let path = dest.join(format!("{name}.wasm"));
-            fs::write(&path, &component)
-                .with_context(|| format!("writing {}", path.display()))?;
+            fs::write(&path, &component).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("built {} ({} KiB)", path.display(), component.len() / 1024);
         }
     }
@@ -93,7 +92,12 @@ fn ensure_targets() -> Result<()> {
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect();
     if !missing.is_empty() {
-        shell::run(Command::new("rustup").arg("target").arg("add").args(&missing))?;
+        shell::run(
+            Command::new("rustup")
+                .arg("target")
+                .arg("add")
+                .args(&missing),
+        )?;
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chowk_host::clock::{Clock, ManualClock, SystemClock};
-use chowk_host::plugins::{Action, Chain, Decision, EngineOptions, MemoryState, Message, PluginEngine};
+use chowk_host::plugins::{
+    Action, Chain, Decision, EngineOptions, MemoryState, Message, PluginEngine,
+};
 use serde::{Deserialize, Serialize};
 
 /// Arguments of `chowk eval`.
@@ -114,7 +116,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         let started = Instant::now();
         let decision = chain.evaluate(&message);
-        summary.latencies_us.push(started.elapsed().as_micros() as u64);
+        summary
+            .latencies_us
+            .push(started.elapsed().as_micros() as u64);
         summary.record(&decision, input.label.as_deref());
         serde_json::to_writer(&mut out, &output(&decision))?;
         writeln!(out)?;
@@ -184,7 +188,13 @@ impl Summary {
                 pct(1.0)
             );
         }
-        let rate = |a: usize, b: usize| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+        let rate = |a: usize, b: usize| {
+            if b == 0 {
+                0.0
+            } else {
+                100.0 * a as f64 / b as f64
+            }
+        };
         if self.spam > 0 {
             eprintln!(
                 "spam caught (flag or reject): {}/{} = {:.1}% recall",

@@ -44,7 +44,16 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         instances: 1,
     };
     let state = Arc::new(MemoryState::new(clock.clone()));
-    if let Err(e) = LoadedPlugin::new(&engine, "check", &component, hash.clone(), config, limits, state, clock) {
+    if let Err(e) = LoadedPlugin::new(
+        &engine,
+        "check",
+        &component,
+        hash.clone(),
+        config,
+        limits,
+        state,
+        clock,
+    ) {
         println!("{}: refused: {e}", file.display());
         return Ok(ExitCode::FAILURE);
     }

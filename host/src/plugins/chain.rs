@@ -13,7 +13,9 @@ use serde::Serialize;
 use super::breaker::{Breaker, BreakerStatus};
 use super::decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};
 use super::manifest::{ChainSpec, Manifest, ManifestError, Mode, OnError, PluginSpec};
-use super::runtime::{check_contract, wit, ContractError, LoadedPlugin, PluginEngine, PluginFailure, PluginLimits};
+use super::runtime::{
+    check_contract, wit, ContractError, LoadedPlugin, PluginEngine, PluginFailure, PluginLimits,
+};
 use super::state::PluginState;
 use crate::clock::Clock;
 
@@ -123,7 +125,14 @@ impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chain")
             .field("generation", &self.generation)
-            .field("plugins", &self.plugins.iter().map(|p| &p.spec.name).collect::<Vec<_>>())
+            .field(
+                "plugins",
+                &self
+                    .plugins
+                    .iter()
+                    .map(|p| &p.spec.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -323,8 +332,10 @@ impl Chain {
                 entry.points = hits.iter().map(|h| h.points).sum();
                 if !shadow {
                     run.score += entry.points;
-                    run.reasons
-                        .extend(hits.iter().map(|h| reason(&h.rule, &h.detail, Some(h.points))));
+                    run.reasons.extend(
+                        hits.iter()
+                            .map(|h| reason(&h.rule, &h.detail, Some(h.points))),
+                    );
                 }
             }
             wit::Verdict::Rewrite(r) => {

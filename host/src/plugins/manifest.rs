@@ -210,31 +210,58 @@ impl Manifest {
         for (i, p) in self.plugins.iter().enumerate() {
             let key = |field: &str| format!("plugins[{i}].{field}");
             if !is_valid_name(&p.name) {
-                return invalid(key("name"), format!("{:?} must match [a-z0-9_-]{{1,64}}", p.name));
+                return invalid(
+                    key("name"),
+                    format!("{:?} must match [a-z0-9_-]{{1,64}}", p.name),
+                );
             }
             if !names.insert(p.name.as_str()) {
-                return invalid(key("name"), format!("{:?} is used by an earlier plugin", p.name));
+                return invalid(
+                    key("name"),
+                    format!("{:?} is used by an earlier plugin", p.name),
+                );
             }
             if !(1..=MAX_DEADLINE_MS).contains(&p.deadline_ms) {
-                return invalid(key("deadline_ms"), format!("must be 1..={MAX_DEADLINE_MS}, got {}", p.deadline_ms));
+                return invalid(
+                    key("deadline_ms"),
+                    format!("must be 1..={MAX_DEADLINE_MS}, got {}", p.deadline_ms),
+                );
             }
             if !(1..=60_000).contains(&p.init_deadline_ms) {
-                return invalid(key("init_deadline_ms"), format!("must be 1..=60000, got {}", p.init_deadline_ms));
+                return invalid(
+                    key("init_deadline_ms"),
+                    format!("must be 1..=60000, got {}", p.init_deadline_ms),
+                );
             }
             if !(1..=MAX_MEMORY_MB).contains(&p.memory_mb) {
-                return invalid(key("memory_mb"), format!("must be 1..={MAX_MEMORY_MB}, got {}", p.memory_mb));
+                return invalid(
+                    key("memory_mb"),
+                    format!("must be 1..={MAX_MEMORY_MB}, got {}", p.memory_mb),
+                );
             }
             if !(1..=64).contains(&p.instances) {
-                return invalid(key("instances"), format!("must be 1..=64, got {}", p.instances));
+                return invalid(
+                    key("instances"),
+                    format!("must be 1..=64, got {}", p.instances),
+                );
             }
             if p.breaker.failures == 0 || p.breaker.window_ms == 0 {
-                return invalid(key("breaker"), "failures and window_ms must be positive".into());
+                return invalid(
+                    key("breaker"),
+                    "failures and window_ms must be positive".into(),
+                );
             }
             if p.rooms.is_empty() {
-                return invalid(key("rooms"), "list at least one room, or \"*\" for all".into());
+                return invalid(
+                    key("rooms"),
+                    "list at least one room, or \"*\" for all".into(),
+                );
             }
             if let Some(bad) = p.rooms.iter().find(|r| *r != "*" && !is_valid_name(r)) {
-                return invalid(key("rooms"), format!("{bad:?} is not a room id ([a-z0-9_-]{{1,64}}) or \"*\""));
+                return invalid(
+                    key("rooms"),
+                    format!("{bad:?} is not a room id ([a-z0-9_-]{{1,64}}) or \"*\""),
+                );
             }
         }
         Ok(())
@@ -279,7 +306,10 @@ mod tests {
         let m = Manifest::parse("version = 1\n[[plugins]]\nname = \"a\"\npath = \"a.wasm\"\n")
             .expect("valid");
         let p = &m.plugins[0];
-        assert_eq!((p.deadline_ms, p.memory_mb, p.mode, p.on_error), (10, 32, Mode::Enforce, OnError::Allow));
+        assert_eq!(
+            (p.deadline_ms, p.memory_mb, p.mode, p.on_error),
+            (10, 32, Mode::Enforce, OnError::Allow)
+        );
         assert!(p.applies_to("anything"));
         assert_eq!(p.config_json(), "{}");
         assert_eq!(m.chain, ChainSpec::default());

@@ -33,7 +33,8 @@ pub trait PluginState: Send + Sync + std::fmt::Debug + 'static {
     /// Write `key` of namespace `ns`, expiring after `ttl_ms` if given.
     fn set(&self, ns: &str, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), StateError>;
     /// Atomically add `delta`; `ttl_ms` applies when the key is created.
-    fn incr(&self, ns: &str, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, StateError>;
+    fn incr(&self, ns: &str, key: &str, delta: i64, ttl_ms: Option<u64>)
+        -> Result<i64, StateError>;
 }
 
 /// Check key and value sizes before they reach a store.
@@ -106,7 +107,11 @@ impl MemoryState {
 
 impl Inner {
     fn live(&mut self, k: &(String, String), now: u64) -> Option<&Entry> {
-        if self.map.get(k).is_some_and(|(_, exp)| exp.is_some_and(|e| e <= now)) {
+        if self
+            .map
+            .get(k)
+            .is_some_and(|(_, exp)| exp.is_some_and(|e| e <= now))
+        {
             self.map.remove(k);
         }
         self.map.get(k)
@@ -114,7 +119,7 @@ impl Inner {
 
     fn wrote(&mut self, now: u64) {
         self.writes += 1;
-        if self.writes % SWEEP_EVERY == 0 {
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.map.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
         }
     }
@@ -140,14 +145,22 @@ impl PluginState for MemoryState {
         Ok(())
     }
 
-    fn incr(&self, ns: &str, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, StateError> {
+    fn incr(
+        &self,
+        ns: &str,
+        key: &str,
+        delta: i64,
+        ttl_ms: Option<u64>,
+    ) -> Result<i64, StateError> {
         check_sizes(key, None)?;
         let now = self.clock.now_ms();
         let k = (ns.to_owned(), key.to_owned());
         let mut inner = self.lock();
         let (next, exp) = match inner.live(&k, now) {
             Some((v, exp)) => {
-                let cur: i64 = v.parse().map_err(|_| StateError::NotAnInteger(key.to_owned()))?;
+                let cur: i64 = v
+                    .parse()
+                    .map_err(|_| StateError::NotAnInteger(key.to_owned()))?;
                 (cur.saturating_add(delta), *exp)
             }
             None => (delta, ttl_ms.map(|t| now + t)),
@@ -183,15 +196,25 @@ mod tests {
         clock.advance_ms(60);
         assert_eq!(s.incr("a", "n", 1, Some(100)).expect("incr"), 3);
         clock.advance_ms(40);
-        assert_eq!(s.get("a", "n").expect("get"), None, "expired at 100 ms after creation");
+        assert_eq!(
+            s.get("a", "n").expect("get"),
+            None,
+            "expired at 100 ms after creation"
+        );
     }
 
     #[test]
     fn bad_input_is_a_typed_error() {
         let (_, s) = store();
         s.set("a", "s", "text", None).expect("set");
-        assert_eq!(s.incr("a", "s", 1, None), Err(StateError::NotAnInteger("s".into())));
+        assert_eq!(
+            s.incr("a", "s", 1, None),
+            Err(StateError::NotAnInteger("s".into()))
+        );
         let big = "x".repeat(MAX_VALUE_BYTES + 1);
-        assert!(matches!(s.set("a", "k", &big, None), Err(StateError::TooLarge(_))));
+        assert!(matches!(
+            s.set("a", "k", &big, None),
+            Err(StateError::TooLarge(_))
+        ));
     }
 }

@@ -175,7 +175,13 @@ mod tests {
     #[test]
     fn scunthorpe_words_pass() {
         let f = filter();
-        for text in ["Scunthorpe United", "class assignment", "pass the glass", "Assam tea", "grasshopper"] {
+        for text in [
+            "Scunthorpe United",
+            "class assignment",
+            "pass the glass",
+            "Assam tea",
+            "grasshopper",
+        ] {
             assert!(f.check_text(text).is_allow(), "{text:?} should pass");
         }
     }

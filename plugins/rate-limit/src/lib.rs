@@ -28,9 +28,18 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            per_sender: Some(Limit { max: 30, window_ms: 60_000 }),
-            per_sender_room: Some(Limit { max: 5, window_ms: 10_000 }),
-            per_room: Some(Limit { max: 600, window_ms: 60_000 }),
+            per_sender: Some(Limit {
+                max: 30,
+                window_ms: 60_000,
+            }),
+            per_sender_room: Some(Limit {
+                max: 5,
+                window_ms: 10_000,
+            }),
+            per_room: Some(Limit {
+                max: 600,
+                window_ms: 60_000,
+            }),
             exempt_senders: Vec::new(),
             fail_closed: false,
         }
@@ -80,7 +89,7 @@ impl Plugin for RateLimit {
     }
 
     fn check(&self, message: &Message, host: &Host<'_>) -> Verdict {
-        if self.exempt.iter().any(|s| *s == message.sender) {
+        if self.exempt.contains(&message.sender) {
             return Verdict::Allow;
         }
         match self.admit(message, host) {
@@ -235,7 +244,10 @@ mod tests {
             assert!(p.check(&bot).is_allow());
         }
         p.host().fail_state(true);
-        assert!(p.check(&Message::new("x")).is_allow(), "fails open by default");
+        assert!(
+            p.check(&Message::new("x")).is_allow(),
+            "fails open by default"
+        );
         let closed = limiter(json!({"fail_closed": true}));
         closed.host().fail_state(true);
         assert!(closed.check(&Message::new("x")).is_reject());
@@ -243,11 +255,16 @@ mod tests {
 
     #[test]
     fn keys_are_bucketed_and_expire() {
-        let p = limiter(json!({"per_sender": {"max": 5, "window_ms": 1000}, "per_sender_room": null, "per_room": null}));
+        let p = limiter(
+            json!({"per_sender": {"max": 5, "window_ms": 1000}, "per_sender_room": null, "per_room": null}),
+        );
         assert!(p.check(&Message::new("x").from_sender("a")).is_allow());
         assert_eq!(p.host().keys().len(), 1);
         p.host().advance_ms(2001);
-        assert!(p.host().keys().is_empty(), "counters expire after two windows");
+        assert!(
+            p.host().keys().is_empty(),
+            "counters expire after two windows"
+        );
     }
 
     #[test]

@@ -61,7 +61,11 @@ struct Threshold {
 }
 
 impl Threshold {
-    fn compile(label: &str, cfg: CountRule, (weight, threshold): (f64, f64)) -> Result<Self, String> {
+    fn compile(
+        label: &str,
+        cfg: CountRule,
+        (weight, threshold): (f64, f64),
+    ) -> Result<Self, String> {
         Ok(Threshold {
             weight: positive(label, cfg.weight.unwrap_or(weight))?,
             threshold: cfg.threshold.unwrap_or(threshold),
@@ -77,7 +81,9 @@ fn positive(label: &str, weight: f64) -> Result<f64, String> {
     if weight.is_finite() && weight >= 0.0 {
         Ok(weight)
     } else {
-        Err(format!("{label}: weight must be a non-negative number, got {weight}"))
+        Err(format!(
+            "{label}: weight must be a non-negative number, got {weight}"
+        ))
     }
 }
 
@@ -106,7 +112,11 @@ impl Rules {
             extra_domains,
         } = c.shorteners;
         let mut shorteners: Vec<String> = domains.unwrap_or_else(|| {
-            defaults::SHORTENERS.1.iter().map(|d| (*d).to_owned()).collect()
+            defaults::SHORTENERS
+                .1
+                .iter()
+                .map(|d| (*d).to_owned())
+                .collect()
         });
         shorteners.extend(extra_domains);
         for d in &mut shorteners {
@@ -121,10 +131,7 @@ impl Rules {
                 WordList::compile("premium_rate", c.premium_rate, defaults::PREMIUM)?,
                 WordList::compile("scam_words", c.scam, defaults::SCAM)?,
             ],
-            shortener_weight: positive(
-                "link_shortener",
-                weight.unwrap_or(defaults::SHORTENERS.0),
-            )?,
+            shortener_weight: positive("link_shortener", weight.unwrap_or(defaults::SHORTENERS.0))?,
             shorteners,
             link: Threshold::compile("link", c.links, defaults::LINK)?,
             phone: Threshold::compile("phone_number", c.phone_numbers, defaults::PHONE)?,
@@ -145,7 +152,11 @@ impl Rules {
             caps: Threshold::compile("all_caps", c.caps, defaults::CAPS)?,
             repeats: Threshold::compile("repeated_chars", c.repeats, defaults::REPEATS)?,
             emoji: Threshold::compile("emoji_flood", c.emoji, defaults::EMOJI)?,
-            punctuation: Threshold::compile("excess_punctuation", c.punctuation, defaults::PUNCTUATION)?,
+            punctuation: Threshold::compile(
+                "excess_punctuation",
+                c.punctuation,
+                defaults::PUNCTUATION,
+            )?,
         })
     }
 
@@ -164,7 +175,11 @@ impl Rules {
                 .map(|m| m.digits)
                 .collect();
             if !numbers.is_empty() {
-                hits.push(Hit::new("phone_number", self.phone.weight, numbers.join(", ")));
+                hits.push(Hit::new(
+                    "phone_number",
+                    self.phone.weight,
+                    numbers.join(", "),
+                ));
             }
         }
         if self.shortcode.on() {
@@ -178,7 +193,9 @@ impl Rules {
             }
         }
         if self.money_amount.on() {
-            if let Some(amount) = big_amount(text, self.money_amount.threshold, self.rupee_threshold) {
+            if let Some(amount) =
+                big_amount(text, self.money_amount.threshold, self.rupee_threshold)
+            {
                 hits.push(Hit::new("money_amount", self.money_amount.weight, amount));
             }
         }
@@ -211,7 +228,11 @@ impl Rules {
         }
         if self.shortener_weight > 0.0 {
             if let Some(u) = urls.iter().find(|u| self.shorteners.contains(&u.host)) {
-                hits.push(Hit::new("link_shortener", self.shortener_weight, u.host.clone()));
+                hits.push(Hit::new(
+                    "link_shortener",
+                    self.shortener_weight,
+                    u.host.clone(),
+                ));
             }
         }
     }
@@ -228,16 +249,24 @@ impl Rules {
             ));
         }
         if self.repeats.on() {
-            if let Some((c, n)) = longest_run(text, |c| c.is_alphabetic() || "!?*$#".contains(c)) {
+            if let Some((c, n)) = longest_run(text, |c| c.is_alphabetic() || "!?$#".contains(c)) {
                 if n as f64 >= self.repeats.threshold {
-                    hits.push(Hit::new("repeated_chars", self.repeats.weight, format!("{c:?} ×{n}")));
+                    hits.push(Hit::new(
+                        "repeated_chars",
+                        self.repeats.weight,
+                        format!("{c:?} ×{n}"),
+                    ));
                 }
             }
         }
         if self.emoji.on() {
             let n = text.chars().filter(|&c| is_emoji(c)).count();
             if n as f64 >= self.emoji.threshold {
-                hits.push(Hit::new("emoji_flood", self.emoji.weight, format!("{n} emoji")));
+                hits.push(Hit::new(
+                    "emoji_flood",
+                    self.emoji.weight,
+                    format!("{n} emoji"),
+                ));
             }
         }
         if self.punctuation.on() {
@@ -268,7 +297,9 @@ fn shortcode(text: &str) -> Option<String> {
         if words.get(next).copied().is_some_and(is_no) {
             next += 1;
         }
-        let code = words.get(next)?.trim_end_matches(|c: char| !c.is_ascii_digit());
+        let code = words
+            .get(next)?
+            .trim_end_matches(|c: char| !c.is_ascii_digit());
         let is_code = (4..=6).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
         is_code.then(|| code.to_owned())
     })
@@ -285,10 +316,15 @@ fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     words.windows(2).find_map(|w| {
         let verb = w[0].to_lowercase();
-        let is_verb = matches!(verb.as_str(), "txt" | "text" | "reply" | "send" | "sms" | "rply");
+        let is_verb = matches!(
+            verb.as_str(),
+            "txt" | "text" | "reply" | "send" | "sms" | "rply"
+        );
         let keyword = w[1].trim_matches(|c: char| !c.is_alphanumeric());
         let is_keyword = keyword.chars().filter(|c| c.is_ascii_uppercase()).count() >= min_len
-            && keyword.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            && keyword
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         (is_verb && is_keyword).then(|| format!("{} {keyword}", w[0]))
     })
 }
@@ -299,10 +335,16 @@ fn premium_charge(text: &str) -> Option<String> {
     let lower = text.to_lowercase();
     for token in lower.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
         let t = token.trim_matches(|c: char| ".!?:;\"'".contains(c));
-        let digits = t.trim_start_matches(['£', '$', '€']).chars().take_while(char::is_ascii_digit).count();
+        let digits = t
+            .trim_start_matches(['£', '$', '€'])
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count();
         let rest = &t.trim_start_matches(['£', '$', '€'])[digits..];
         let pence = digits > 0 && (rest == "p" || rest.starts_with("p/") || rest == "ppm");
-        let per_unit = ["/min", "/msg", "/wk", "/week", "/day", "/mt"].iter().any(|u| t.contains(u))
+        let per_unit = ["/min", "/msg", "/wk", "/week", "/day", "/mt"]
+            .iter()
+            .any(|u| t.contains(u))
             && t.chars().any(|c| c.is_ascii_digit());
         if pence || per_unit {
             return Some(t.to_owned());
@@ -334,8 +376,15 @@ fn big_amount(text: &str, min: f64, min_rupees: f64) -> Option<String> {
         while let Some(pos) = lower[from..].find(marker) {
             let at = from + pos;
             from = at + marker.len();
-            let word_marker = marker.chars().all(|c| c.is_ascii_alphabetic() || c == '.' || c == ' ');
-            if word_marker && lower[..at].chars().next_back().is_some_and(char::is_alphanumeric) {
+            let word_marker = marker
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == '.' || c == ' ');
+            if word_marker
+                && lower[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+            {
                 continue;
             }
             let rest = lower[from..].trim_start_matches([' ', '.']);
@@ -417,7 +466,12 @@ mod tests {
             "CONGRATULATIONS! You have WON a £2000 cash prize! Call 09061701461 now to claim. T&Cs apply",
         );
         assert!(v.points() >= 8.0, "{v:?}");
-        for rule in ["prize_words", "money_amount", "phone_number", "premium_rate"] {
+        for rule in [
+            "prize_words",
+            "money_amount",
+            "phone_number",
+            "premium_rate",
+        ] {
             assert!(v.has_rule(rule), "{rule} missing in {v:?}");
         }
     }
@@ -425,7 +479,9 @@ mod tests {
     #[test]
     fn romanised_hindi_lottery_spam_scores_high() {
         let p = rules();
-        let v = p.check_text("Badhai ho! Aapne 25 lakh ka inaam jeeta hai, turant bit.ly/kbc-lucky pe click karein");
+        let v = p.check_text(
+            "Badhai ho! Aapne 25 lakh ka inaam jeeta hai, turant bit.ly/kbc-lucky pe click karein",
+        );
         assert!(v.points() >= 6.0, "{v:?}");
         assert!(v.has_rule("link_shortener"), "{v:?}");
         assert!(v.has_rule("prize_words"), "{v:?}");
@@ -434,12 +490,16 @@ mod tests {
     #[test]
     fn shape_rules_fire() {
         let p = rules();
-        assert!(p.check_text("BUY NOW BEST PRICE GUARANTEED").has_rule("all_caps"));
+        assert!(p
+            .check_text("BUY NOW BEST PRICE GUARANTEED")
+            .has_rule("all_caps"));
         assert!(p.check_text("sooooooo cheap").has_rule("repeated_chars"));
         assert!(p.check_text("deal 🔥🔥🔥🔥🔥🔥🔥").has_rule("emoji_flood"));
         assert!(p.check_text("really?!?!").has_rule("excess_punctuation"));
         assert!(p.check_text("send WIN to 80086").has_rule("sms_shortcode"));
-        assert!(p.check_text("Txt word: COLLECT to No: 83355").has_rule("sms_shortcode"));
+        assert!(p
+            .check_text("Txt word: COLLECT to No: 83355")
+            .has_rule("sms_shortcode"));
         assert!(p.check_text("only 150p/msg").has_rule("premium_rate"));
         assert!(p.check_text("calls Rs 5/min").has_rule("premium_rate"));
         assert!(!p.check_text("see you at 2pm").has_rule("premium_rate"));
@@ -461,7 +521,8 @@ mod tests {
 
     #[test]
     fn bad_config_is_refused() {
-        let err = TestPlugin::<SpamRules>::new(json!({"prize": {"weight": -1.0}})).expect_err("bad");
+        let err =
+            TestPlugin::<SpamRules>::new(json!({"prize": {"weight": -1.0}})).expect_err("bad");
         assert!(err.contains("prize_words"), "{err}");
         let err = TestPlugin::<SpamRules>::new(json!({"prizes": {}})).expect_err("bad");
         assert!(err.contains("unknown field `prizes`"), "{err}");

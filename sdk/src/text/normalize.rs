@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn strips_zero_width_and_bidi_controls() {
-        assert_eq!(strip_invisible("f\u{200B}r\u{200D}e\u{202E}e\u{FEFF}"), "free");
+        assert_eq!(
+            strip_invisible("f\u{200B}r\u{200D}e\u{202E}e\u{FEFF}"),
+            "free"
+        );
     }
 
     #[test]
@@ -84,7 +87,10 @@ mod tests {
 
     #[test]
     fn leet_table() {
-        let folded: String = "5h1t".chars().map(|c| fold_leet_char(c).unwrap_or(c)).collect();
+        let folded: String = "5h1t"
+            .chars()
+            .map(|c| fold_leet_char(c).unwrap_or(c))
+            .collect();
         assert_eq!(folded, "shit");
         assert_eq!(fold_leet_char('x'), None);
     }

@@ -30,7 +30,8 @@ pub fn find_phone_numbers(text: &str) -> Vec<PhoneMatch> {
     let mut i = 0;
     while i < bytes.len() {
         let starts_number = bytes[i].is_ascii_digit()
-            || (matches!(bytes[i], b'+' | b'(') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+            || (matches!(bytes[i], b'+' | b'(')
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
         let glued = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         if !starts_number || glued {
             i += 1;
@@ -47,7 +48,11 @@ pub fn find_phone_numbers(text: &str) -> Vec<PhoneMatch> {
                 end = j;
             } else if is_separator(b) {
                 // At most two separators (") ", " -") between digit groups.
-                let gap = if bytes.get(j + 1).copied().is_some_and(is_separator) { 2 } else { 1 };
+                let gap = if bytes.get(j + 1).copied().is_some_and(is_separator) {
+                    2
+                } else {
+                    1
+                };
                 if bytes.get(j + gap).is_some_and(u8::is_ascii_digit) {
                     j += gap;
                 } else {

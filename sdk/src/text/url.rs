@@ -31,8 +31,7 @@ pub fn find_urls(text: &str) -> Vec<UrlMatch> {
         offset += token.len() + 1;
         let trimmed_front = token.trim_start_matches(|c: char| "([{<\"'".contains(c));
         let lead = token.len() - trimmed_front.len();
-        let candidate =
-            trimmed_front.trim_end_matches(|c: char| ".,;:!?)]}>\"'".contains(c));
+        let candidate = trimmed_front.trim_end_matches(|c: char| ".,;:!?)]}>\"'".contains(c));
         if candidate.is_empty() || candidate.contains('@') {
             continue;
         }
@@ -69,9 +68,9 @@ fn host_of(candidate: &str) -> Option<String> {
     let www = host.len() != host_part.len();
     let labels: Vec<&str> = host.split('.').collect();
     let well_formed = labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     if !well_formed {
         return None;
     }

@@ -54,7 +54,10 @@ pub enum ContractError {
 }
 
 /// Check a compiled component against the contract.
-pub fn check_contract(engine: &Engine, component: &Component) -> Result<ContractInfo, ContractError> {
+pub fn check_contract(
+    engine: &Engine,
+    component: &Component,
+) -> Result<ContractInfo, ContractError> {
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();

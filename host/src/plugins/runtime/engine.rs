@@ -127,9 +127,8 @@ impl PluginEngine {
         if let Some(c) = self.lock_cache().get(&hash) {
             return Ok((c.clone(), hash));
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| {
-            EngineError(format!("not a valid WebAssembly component: {e:#}"))
-        })?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| EngineError(format!("not a valid WebAssembly component: {e:#}")))?;
         self.lock_cache().insert(hash.clone(), component.clone());
         Ok((component, hash))
     }

@@ -154,9 +154,16 @@ impl LoadedPlugin {
             Ok(f) => f,
             Err(e) => {
                 let failure = if store.data().limiter.hit() {
-                    PluginFailure::MemoryLimit { limit_mb: self.limits.memory_mb }
+                    PluginFailure::MemoryLimit {
+                        limit_mb: self.limits.memory_mb,
+                    }
                 } else if e.downcast_ref::<wasmtime::Trap>().is_some() {
-                    PluginFailure::classify(&e, false, self.limits.init_deadline_ms, self.limits.memory_mb)
+                    PluginFailure::classify(
+                        &e,
+                        false,
+                        self.limits.init_deadline_ms,
+                        self.limits.memory_mb,
+                    )
                 } else {
                     PluginFailure::Instantiate(format!("{e:#}"))
                 };
@@ -175,7 +182,12 @@ impl LoadedPlugin {
         }
     }
 
-    fn classify(&self, e: &wasmtime::Error, instance: &Instance, deadline_ms: u64) -> PluginFailure {
+    fn classify(
+        &self,
+        e: &wasmtime::Error,
+        instance: &Instance,
+        deadline_ms: u64,
+    ) -> PluginFailure {
         PluginFailure::classify(
             e,
             instance.store.data().limiter.hit(),

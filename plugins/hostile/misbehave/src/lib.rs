@@ -3,7 +3,7 @@
 //! `ok`, `loop`, `memory`, `recurse`, `panic`, `read_file`, `env`; `when_text` limits the
 //! misbehaviour of `check` to messages containing that text.
 
-use chowk_sdk::{export_plugin, Host, Hit, Message, Plugin, Verdict};
+use chowk_sdk::{export_plugin, Hit, Host, Message, Plugin, Verdict};
 use serde::Deserialize;
 
 /// Fixture configuration.

@@ -5,8 +5,8 @@
 mod bindings {
     wit_bindgen::generate!({ path: "wit", world: "chowk:plugin/filter@0.2.0" });
 
-    use exports::chowk::plugin::guest::Guest;
     use chowk::plugin::types::{Message, Verdict};
+    use exports::chowk::plugin::guest::Guest;
 
     struct Future;
 
