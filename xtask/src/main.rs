@@ -45,17 +45,13 @@ fn main() -> Result<()> {
         Command::Plugins => plugins::build(&root),
         Command::Test => {
             plugins::build(&root)?;
-            shell::cargo(&["test", "--workspace", "--all-targets", "--locked"])?;
-            shell::cargo(&["test", "--workspace", "--doc", "--locked"])?;
-            shell::cargo(&[
-                "test",
-                "--manifest-path",
-                "plugins/Cargo.toml",
-                "--workspace",
-                "--locked",
-                "--target-dir",
-                "target",
-            ])
+            let mut counts = shell::TestCounts::default();
+            let result = run_tests(&mut counts);
+            println!(
+                "tests: {} passed, {} failed, {} skipped",
+                counts.passed, counts.failed, counts.ignored
+            );
+            result
         }
         Command::Lint => {
             shell::cargo(&["fmt", "--all", "--", "--check"])?;
@@ -97,4 +93,22 @@ fn main() -> Result<()> {
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
     }
+}
+
+/// Every test of both workspaces: host crates (unit, integration, benches in test mode), doc
+/// tests, then the plugins' native tests.
+fn run_tests(counts: &mut shell::TestCounts) -> Result<()> {
+    shell::cargo_test(&["--workspace", "--all-targets", "--locked"], counts)?;
+    shell::cargo_test(&["--workspace", "--doc", "--locked"], counts)?;
+    shell::cargo_test(
+        &[
+            "--manifest-path",
+            "plugins/Cargo.toml",
+            "--workspace",
+            "--locked",
+            "--target-dir",
+            "target",
+        ],
+        counts,
+    )
 }

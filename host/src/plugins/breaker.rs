@@ -82,8 +82,12 @@ impl Breaker {
     pub fn failure(&self, now: u64, error: &str) -> bool {
         let mut inner = self.lock();
         inner.last_error = Some(error.to_owned());
-        let horizon = now.saturating_sub(self.spec.window_ms);
-        while inner.failures.front().is_some_and(|&t| t <= horizon) {
+        let window = self.spec.window_ms;
+        while inner
+            .failures
+            .front()
+            .is_some_and(|&t| now.saturating_sub(t) >= window)
+        {
             inner.failures.pop_front();
         }
         inner.failures.push_back(now);
