@@ -31,7 +31,8 @@ impl WordList {
         })
     }
 
-    /// One hit worth `weight` per distinct matched term, at most `max_hits` of them.
+    /// `weight` per distinct matched term, at most `max_hits` of them. Repeats of one term do
+    /// not add up: "win or lose ... we will win" is cricket talk, not a prize.
     fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
         if self.weight == 0.0 || self.max_hits == 0 {
             return;
@@ -485,6 +486,12 @@ mod tests {
         assert!(v.points() >= 6.0, "{v:?}");
         assert!(v.has_rule("link_shortener"), "{v:?}");
         assert!(v.has_rule("prize_words"), "{v:?}");
+    }
+
+    #[test]
+    fn repeating_one_word_does_not_add_up() {
+        let v = rules().check_text("Dhoni has the luck to win big titles, so we will win");
+        assert_eq!(v.points(), 2.0, "{v:?}");
     }
 
     #[test]
