@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chowk_host::clock::{Clock, ManualClock};
 use chowk_host::plugins::{
-    Action, Chain, EngineOptions, Manifest, MemoryState, Message, PluginEngine,
+    Action, Chain, ChainContext, EngineOptions, Manifest, MemoryState, Message, PluginEngine,
 };
 use chowk_sdk::testing::TestHost;
 use chowk_sdk::{init_plugin, Plugin, Verdict};
@@ -40,12 +40,12 @@ struct WasmChain {
 }
 
 impl WasmChain {
-    fn new(engine: &PluginEngine) -> Self {
+    fn new(engine: &Arc<PluginEngine>) -> Self {
         let manifest = Manifest::load(&repo().join("plugins.toml")).expect("plugins.toml");
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-        let state = Arc::new(MemoryState::new(clock.clone()));
-        let chain = Chain::load(engine, &manifest, repo(), 1, state, clock.clone())
-            .expect("run `cargo xtask plugins` first");
+        let ctx = context(engine, clock.clone());
+        let chain =
+            Chain::load(&ctx, &manifest, repo(), 1).expect("run `cargo xtask plugins` first");
         WasmChain { chain, clock, n: 0 }
     }
 
@@ -115,6 +115,14 @@ impl NativeChain {
     }
 }
 
+fn context(engine: &Arc<PluginEngine>, clock: Arc<ManualClock>) -> ChainContext {
+    ChainContext {
+        engine: engine.clone(),
+        state: Arc::new(MemoryState::new(clock.clone())),
+        clock,
+    }
+}
+
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort_unstable();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
@@ -137,7 +145,7 @@ fn latency<F: FnMut()>(iterations: usize, mut f: F) -> (Duration, Duration) {
 
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
-    let engine = PluginEngine::new(EngineOptions::default()).expect("engine");
+    let engine = Arc::new(PluginEngine::new(EngineOptions::default()).expect("engine"));
     let mut wasm = WasmChain::new(&engine);
     let mut native = NativeChain::new();
     assert_eq!(
@@ -177,9 +185,8 @@ fn main() {
          deadline_ms = {deadline_ms}\nbreaker = {{ failures = 1000000 }}\nconfig = {{ on_check = \"loop\" }}\n"
     ))
     .expect("manifest");
-    let clock = Arc::new(ManualClock::new(0));
-    let state = Arc::new(MemoryState::new(clock.clone()));
-    let spin = Chain::load(&engine, &manifest, repo(), 1, state, clock).expect("spin loads");
+    let ctx = context(&engine, Arc::new(ManualClock::new(0)));
+    let spin = Chain::load(&ctx, &manifest, repo(), 1).expect("spin loads");
     let runs = if benching { 50 } else { 3 };
     let samples: Vec<Duration> = (0..runs)
         .map(|_| {

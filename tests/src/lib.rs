@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use chowk_host::clock::ManualClock;
 use chowk_host::plugins::{
-    Chain, EngineOptions, LoadError, Manifest, MemoryState, Message, PluginEngine,
+    Chain, ChainContext, EngineOptions, LoadError, Manifest, MemoryState, Message, PluginEngine,
 };
 
 /// The repository root.
@@ -33,9 +33,13 @@ pub fn plugins_dir() -> PathBuf {
 }
 
 /// The engine shared by every test of this process.
-pub fn engine() -> &'static PluginEngine {
-    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| PluginEngine::new(EngineOptions::default()).expect("engine starts"))
+pub fn engine() -> Arc<PluginEngine> {
+    static ENGINE: OnceLock<Arc<PluginEngine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            Arc::new(PluginEngine::new(EngineOptions::default()).expect("engine starts"))
+        })
+        .clone()
 }
 
 /// A test world: a manual clock and in-memory plugin state, shared by the chains it loads.
@@ -58,17 +62,19 @@ impl Default for World {
 }
 
 impl World {
+    /// The chain context: the shared engine, this world's state and clock.
+    pub fn context(&self) -> ChainContext {
+        ChainContext {
+            engine: engine(),
+            state: self.state.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// Load a chain from manifest text; component paths are relative to `target/plugins/`.
     pub fn try_chain(&self, manifest: &str, generation: u64) -> Result<Chain, LoadError> {
         let manifest = Manifest::parse(manifest)?;
-        Chain::load(
-            engine(),
-            &manifest,
-            &plugins_dir(),
-            generation,
-            self.state.clone(),
-            self.clock.clone(),
-        )
+        Chain::load(&self.context(), &manifest, &plugins_dir(), generation)
     }
 
     /// Like [`World::try_chain`], panicking with the load error.

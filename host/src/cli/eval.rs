@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chowk_host::clock::{Clock, ManualClock, SystemClock};
 use chowk_host::plugins::{
-    Action, Chain, Decision, EngineOptions, MemoryState, Message, PluginEngine,
+    Action, Chain, ChainContext, Decision, EngineOptions, MemoryState, Message, PluginEngine,
 };
 use serde::{Deserialize, Serialize};
 
@@ -72,10 +72,13 @@ struct Summary {
 
 /// Run `chowk eval`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let engine = PluginEngine::new(EngineOptions::default())?;
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
-    let state = Arc::new(MemoryState::new(clock.clone()));
-    let chain = Chain::load_file(&engine, &args.plugins, 1, state, clock.clone())
+    let ctx = ChainContext {
+        engine: Arc::new(PluginEngine::new(EngineOptions::default())?),
+        state: Arc::new(MemoryState::new(clock.clone())),
+        clock: clock.clone(),
+    };
+    let chain = Chain::load_file(&ctx, &args.plugins, 1)
         .with_context(|| format!("loading {}", args.plugins.display()))?;
 
     let reader: Box<dyn BufRead> = match &args.input {

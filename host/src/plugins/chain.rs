@@ -113,6 +113,17 @@ pub struct PluginStatus {
     pub breaker: BreakerStatus,
 }
 
+/// What every chain of one host shares: the engine, the plugins' state and the clock.
+#[derive(Debug, Clone)]
+pub struct ChainContext {
+    /// The wasmtime engine (and its compiled-component cache).
+    pub engine: Arc<PluginEngine>,
+    /// Plugin key-value state; survives chain reloads.
+    pub state: Arc<dyn PluginState>,
+    /// The clock plugins, state TTLs and breakers follow.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// A loaded, immutable chain. Swapping in a new chain means building a new `Chain`.
 pub struct Chain {
     generation: u64,
@@ -139,28 +150,21 @@ impl std::fmt::Debug for Chain {
 
 impl Chain {
     /// Read `plugins.toml` at `path` and load its chain.
-    pub fn load_file(
-        engine: &PluginEngine,
-        path: &Path,
-        generation: u64,
-        state: Arc<dyn PluginState>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Chain, LoadError> {
+    pub fn load_file(ctx: &ChainContext, path: &Path, generation: u64) -> Result<Chain, LoadError> {
         let manifest = Manifest::load(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::load(engine, &manifest, base, generation, state, clock)
+        Self::load(ctx, &manifest, base, generation)
     }
 
     /// Load every plugin of a manifest (component paths relative to `base`). Fails as a whole
     /// if any plugin fails.
     pub fn load(
-        engine: &PluginEngine,
+        ctx: &ChainContext,
         manifest: &Manifest,
         base: &Path,
         generation: u64,
-        state: Arc<dyn PluginState>,
-        clock: Arc<dyn Clock>,
     ) -> Result<Chain, LoadError> {
+        let engine = &*ctx.engine;
         let mut plugins = Vec::with_capacity(manifest.plugins.len());
         for spec in &manifest.plugins {
             let fail = |reason: PluginLoadError| LoadError::Plugin {
@@ -191,8 +195,8 @@ impl Chain {
                 hash,
                 spec.config_json(),
                 limits,
-                state.clone(),
-                clock.clone(),
+                ctx.state.clone(),
+                ctx.clock.clone(),
             )
             .map_err(|e| fail(e.into()))?;
             plugins.push(ChainPlugin {
@@ -206,7 +210,7 @@ impl Chain {
             generation,
             thresholds: manifest.chain.clone(),
             plugins,
-            clock,
+            clock: ctx.clock.clone(),
         })
     }
 

@@ -9,7 +9,7 @@ pub mod manifest;
 pub mod runtime;
 pub mod state;
 
-pub use chain::{Chain, LoadError, Message};
+pub use chain::{Chain, ChainContext, LoadError, Message};
 pub use decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};
 pub use manifest::{Manifest, ManifestError};
 pub use runtime::{ContractError, EngineOptions, PluginEngine, PluginFailure};
