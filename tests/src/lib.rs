@@ -1,8 +1,11 @@
 //! Shared support for Chowk's integration tests: where the built plugin components are, one
-//! shared plugin engine per test process, and chains built from inline `plugins.toml` text.
+//! shared plugin engine per test process, chains built from inline `plugins.toml` text, and
+//! ([`servers`]) real Redis and Sentinel processes started on free ports.
 //!
 //! The components come from `cargo xtask plugins` (which `cargo xtask test` runs first); a test
 //! that cannot find one fails and says so.
+
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,310 @@
+//! The embedded default store: everything in process memory, with the same ordering, paging,
+//! idempotency and flagged-visibility rules as Redis. For trying Chowk out; nothing survives a
+//! restart.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::model::{
+    parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, RoomId,
+    StoredAction, StoredMessage, Viewer,
+};
+use super::profile::{Profile, ProfilePatch};
+use super::{NewRoom, StoreError};
+use crate::clock::Clock;
+
+/// How long a client id is remembered, ms (24 h, as in Redis).
+const CLIENT_ID_TTL_MS: u64 = 24 * 3600 * 1000;
+
+type Id = (u64, u64);
+
+#[derive(Debug)]
+struct RoomState {
+    room: Room,
+    members: HashSet<String>,
+    moderators: HashSet<String>,
+    messages: BTreeMap<Id, StoredMessage>,
+    client_ids: HashMap<(String, String), (String, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    rooms: BTreeMap<RoomId, RoomState>,
+    profiles: HashMap<String, Profile>,
+    last_id: Id,
+}
+
+/// In-memory rooms, messages and profiles.
+#[derive(Debug)]
+pub struct MemoryStore {
+    clock: Arc<dyn Clock>,
+    inner: Mutex<Inner>,
+}
+
+fn fmt_id((ms, seq): Id) -> String {
+    format!("{ms}-{seq}")
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        MemoryStore {
+            clock,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn create_room(&self, new: NewRoom) -> Result<Room, StoreError> {
+        let mut inner = self.lock();
+        if inner.rooms.contains_key(&new.id) {
+            return Err(StoreError::Conflict(format!("room {}", new.id)));
+        }
+        let room = Room {
+            id: new.id.clone(),
+            name: new.name.trim().to_owned(),
+            description: new.description,
+            visibility: new.visibility,
+            retention: new.retention,
+            created_at_ms: self.clock.now_ms(),
+        };
+        inner.rooms.insert(
+            new.id,
+            RoomState {
+                room: room.clone(),
+                members: HashSet::new(),
+                moderators: HashSet::new(),
+                messages: BTreeMap::new(),
+                client_ids: HashMap::new(),
+            },
+        );
+        Ok(room)
+    }
+
+    fn with_room<T>(
+        &self,
+        id: &RoomId,
+        f: impl FnOnce(&mut RoomState, &mut Id) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut inner = self.lock();
+        let Inner { rooms, last_id, .. } = &mut *inner;
+        let state = rooms
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(format!("room {id}")))?;
+        f(state, last_id)
+    }
+
+    pub(super) fn room(&self, id: &RoomId) -> Result<Room, StoreError> {
+        self.with_room(id, |s, _| Ok(s.room.clone()))
+    }
+
+    pub(super) fn rooms(&self) -> Result<Vec<Room>, StoreError> {
+        Ok(self.lock().rooms.values().map(|s| s.room.clone()).collect())
+    }
+
+    pub(super) fn set_member(
+        &self,
+        room: &RoomId,
+        user: &str,
+        member: bool,
+    ) -> Result<(), StoreError> {
+        self.with_room(room, |s, _| {
+            toggle(&mut s.members, user, member);
+            Ok(())
+        })
+    }
+
+    pub(super) fn set_moderator(
+        &self,
+        room: &RoomId,
+        user: &str,
+        moderator: bool,
+    ) -> Result<(), StoreError> {
+        self.with_room(room, |s, _| {
+            toggle(&mut s.moderators, user, moderator);
+            Ok(())
+        })
+    }
+
+    pub(super) fn roles(&self, room: &RoomId, user: &str) -> Result<(bool, bool), StoreError> {
+        self.with_room(room, |s, _| {
+            Ok((s.members.contains(user), s.moderators.contains(user)))
+        })
+    }
+
+    pub(super) fn append(&self, m: NewMessage) -> Result<Appended, StoreError> {
+        let now = self.clock.now_ms();
+        self.with_room(&m.room.clone(), |s, last_id| {
+            s.client_ids.retain(|_, (_, exp)| *exp > now);
+            if let Some(cid) = &m.client_id {
+                if let Some((id, _)) = s.client_ids.get(&(m.sender.clone(), cid.clone())) {
+                    let key = parse_id(id)?;
+                    let message = s
+                        .messages
+                        .get(&key)
+                        .cloned()
+                        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
+                    return Ok(Appended {
+                        message,
+                        created: false,
+                    });
+                }
+            }
+            let id = if now > last_id.0 {
+                (now, 0)
+            } else {
+                (last_id.0, last_id.1 + 1)
+            };
+            *last_id = id;
+            let message = StoredMessage {
+                id: fmt_id(id),
+                room: m.room.clone(),
+                sender: m.sender.clone(),
+                text: m.text,
+                time_ms: m.time_ms,
+                action: m.action,
+                score: m.score,
+                trace: m.trace,
+                generation: m.generation,
+                client_id: m.client_id.clone(),
+                pending: m.action == StoredAction::Flag,
+            };
+            s.messages.insert(id, message.clone());
+            while s.messages.len() as u64 > s.room.retention {
+                s.messages.pop_first();
+            }
+            if let Some(cid) = m.client_id {
+                s.client_ids.insert(
+                    (m.sender, cid),
+                    (message.id.clone(), now + CLIENT_ID_TTL_MS),
+                );
+            }
+            Ok(Appended {
+                message,
+                created: true,
+            })
+        })
+    }
+
+    pub(super) fn history(
+        &self,
+        room: &RoomId,
+        q: &HistoryQuery,
+        viewer: &Viewer,
+    ) -> Result<HistoryPage, StoreError> {
+        let lower = match &q.after {
+            Some(a) => Bound::Excluded(parse_id(a)?),
+            None => Bound::Unbounded,
+        };
+        let upper = match &q.before {
+            Some(b) => Bound::Excluded(parse_id(b)?),
+            None => Bound::Unbounded,
+        };
+        self.with_room(room, |s, _| {
+            if lower_above_upper(&lower, &upper) {
+                return Ok(HistoryPage {
+                    messages: Vec::new(),
+                    next_before: None,
+                });
+            }
+            let range = s
+                .messages
+                .range((lower, upper))
+                .map(|(_, m)| m)
+                .filter(|m| viewer.can_see(m));
+            if q.after.is_some() {
+                let mut messages: Vec<StoredMessage> = range.take(q.limit).cloned().collect();
+                messages.reverse();
+                Ok(HistoryPage {
+                    messages,
+                    next_before: None,
+                })
+            } else {
+                let messages: Vec<StoredMessage> = range.rev().take(q.limit).cloned().collect();
+                let next_before =
+                    (messages.len() == q.limit).then(|| messages[q.limit - 1].id.clone());
+                Ok(HistoryPage {
+                    messages,
+                    next_before,
+                })
+            }
+        })
+    }
+
+    pub(super) fn pending(&self, room: &RoomId) -> Result<Vec<StoredMessage>, StoreError> {
+        self.with_room(room, |s, _| {
+            Ok(s.messages.values().filter(|m| m.pending).cloned().collect())
+        })
+    }
+
+    pub(super) fn moderate(
+        &self,
+        room: &RoomId,
+        id: &str,
+        decision: Decision,
+    ) -> Result<(), StoreError> {
+        let key = parse_id(id)?;
+        self.with_room(room, |s, _| {
+            let pending = s.messages.get(&key).is_some_and(|m| m.pending);
+            if !pending {
+                return Err(StoreError::NotFound(format!("flagged message {id}")));
+            }
+            match decision {
+                Decision::Approve => {
+                    if let Some(m) = s.messages.get_mut(&key) {
+                        m.pending = false;
+                    }
+                }
+                Decision::Remove => {
+                    s.messages.remove(&key);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn profile(&self, user: &str) -> Result<Profile, StoreError> {
+        self.lock()
+            .profiles
+            .get(user)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(format!("profile {user}")))
+    }
+
+    pub(super) fn update_profile(
+        &self,
+        user: &str,
+        patch: ProfilePatch,
+        now_ms: u64,
+    ) -> Result<Profile, StoreError> {
+        let mut inner = self.lock();
+        let current = inner
+            .profiles
+            .get(user)
+            .cloned()
+            .unwrap_or_else(|| Profile {
+                user: user.to_owned(),
+                ..Profile::default()
+            });
+        let mut updated = current.apply(patch)?;
+        updated.updated_at_ms = now_ms;
+        inner.profiles.insert(user.to_owned(), updated.clone());
+        Ok(updated)
+    }
+}
+
+fn toggle(set: &mut HashSet<String>, user: &str, on: bool) {
+    if on {
+        set.insert(user.to_owned());
+    } else {
+        set.remove(user);
+    }
+}
+
+fn lower_above_upper(lower: &Bound<Id>, upper: &Bound<Id>) -> bool {
+    matches!((lower, upper), (Bound::Excluded(l), Bound::Excluded(u)) if l >= u)
+}

@@ -1,0 +1,223 @@
+//! Chat storage: rooms, messages (one ordered, pageable stream per room), flagged-message
+//! moderation, idempotent posting, and business profiles. Backed by highly available Redis
+//! ([`redis`]) or, as the zero-setup default, by process memory ([`memory`]); both behave the
+//! same, and the Redis side also keeps plugin state ([`redis::RedisPluginState`]).
+
+pub mod memory;
+pub mod model;
+pub mod profile;
+pub mod redis;
+
+pub use memory::MemoryStore;
+pub use model::{
+    Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, RoomId, StoredAction,
+    StoredMessage, Viewer, Visibility,
+};
+pub use profile::{Product, Profile, ProfilePatch};
+pub use redis::{RedisConfig, RedisPluginState, RedisStore};
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// Input that can never succeed (HTTP 400); `field` names what to fix.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No such room, message or profile (HTTP 404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// It exists already (HTTP 409).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database is unreachable, timed out, or is failing over (HTTP 503; retry, with the
+    /// same client id for messages).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored on the primary but not yet on `wanted` replicas (HTTP 503; a retry with the same
+    /// client id is safe).
+    #[error("stored, but only {got} of {wanted} replicas confirmed it in time")]
+    NotReplicated {
+        /// Replicas required (`min_replica_acks`).
+        wanted: u32,
+        /// Replicas that confirmed.
+        got: u32,
+    },
+}
+
+impl StoreError {
+    /// Whether a retry may succeed (503 territory).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::NotReplicated { .. }
+        )
+    }
+}
+
+/// New room as an admin creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoom {
+    /// Id.
+    pub id: RoomId,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Open or members-only.
+    pub visibility: Visibility,
+    /// Messages kept.
+    pub retention: u64,
+}
+
+/// The store the server runs on.
+#[derive(Debug)]
+pub enum Store {
+    /// In process memory: one host, nothing persisted.
+    Memory(MemoryStore),
+    /// Redis (standalone, behind HAProxy, or discovered through Sentinel).
+    Redis(RedisStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Memory($s) => $call,
+            Store::Redis($s) => $call.await,
+        }
+    };
+}
+
+impl Store {
+    /// Create a room; `Conflict` if the id is taken.
+    pub async fn create_room(&self, room: NewRoom) -> Result<Room, StoreError> {
+        validate_room(&room)?;
+        dispatch!(self, s => s.create_room(room))
+    }
+
+    /// A room by id.
+    pub async fn room(&self, id: &RoomId) -> Result<Room, StoreError> {
+        dispatch!(self, s => s.room(id))
+    }
+
+    /// Every room, by id.
+    pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
+        dispatch!(self, s => s.rooms())
+    }
+
+    /// Add (`true`) or remove (`false`) a member.
+    pub async fn set_member(
+        &self,
+        room: &RoomId,
+        user: &str,
+        member: bool,
+    ) -> Result<(), StoreError> {
+        profile::validate_user(user)?;
+        dispatch!(self, s => s.set_member(room, user, member))
+    }
+
+    /// Add or remove a moderator.
+    pub async fn set_moderator(
+        &self,
+        room: &RoomId,
+        user: &str,
+        moderator: bool,
+    ) -> Result<(), StoreError> {
+        profile::validate_user(user)?;
+        dispatch!(self, s => s.set_moderator(room, user, moderator))
+    }
+
+    /// Whether `user` is a member / a moderator of `room`.
+    pub async fn roles(&self, room: &RoomId, user: &str) -> Result<(bool, bool), StoreError> {
+        dispatch!(self, s => s.roles(room, user))
+    }
+
+    /// Store a judged message. With a client id seen before (from the same sender, in this
+    /// room), returns the original message instead of storing a duplicate.
+    pub async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        if let Some(cid) = &message.client_id {
+            if cid.is_empty() || cid.len() > 128 || cid.chars().any(char::is_control) {
+                return Err(StoreError::Invalid {
+                    field: "client_id".into(),
+                    message: "must be 1 to 128 printable characters".into(),
+                });
+            }
+        }
+        dispatch!(self, s => s.append(message))
+    }
+
+    /// A page of history, newest first, as `viewer` may see it.
+    pub async fn history(
+        &self,
+        room: &RoomId,
+        query: &HistoryQuery,
+        viewer: &Viewer,
+    ) -> Result<HistoryPage, StoreError> {
+        query.validate()?;
+        dispatch!(self, s => s.history(room, query, viewer))
+    }
+
+    /// Flagged messages waiting for a moderator, oldest first.
+    pub async fn pending(&self, room: &RoomId) -> Result<Vec<StoredMessage>, StoreError> {
+        dispatch!(self, s => s.pending(room))
+    }
+
+    /// Approve or remove a flagged message; `NotFound` if it is not waiting.
+    pub async fn moderate(
+        &self,
+        room: &RoomId,
+        id: &str,
+        decision: Decision,
+    ) -> Result<(), StoreError> {
+        model::parse_id(id)?;
+        dispatch!(self, s => s.moderate(room, id, decision))
+    }
+
+    /// A user's profile.
+    pub async fn profile(&self, user: &str) -> Result<Profile, StoreError> {
+        profile::validate_user(user)?;
+        dispatch!(self, s => s.profile(user))
+    }
+
+    /// Create or update a profile: the patch is applied to the stored profile (or an empty one)
+    /// and the result validated before it is stored.
+    pub async fn update_profile(
+        &self,
+        user: &str,
+        patch: ProfilePatch,
+        now_ms: u64,
+    ) -> Result<Profile, StoreError> {
+        profile::validate_user(user)?;
+        dispatch!(self, s => s.update_profile(user, patch, now_ms))
+    }
+}
+
+fn validate_room(room: &NewRoom) -> Result<(), StoreError> {
+    let invalid = |field: &str, message: String| StoreError::Invalid {
+        field: field.into(),
+        message,
+    };
+    let name = room.name.trim().chars().count();
+    if !(1..=80).contains(&name) {
+        return Err(invalid(
+            "name",
+            format!("must be 1 to 80 characters, got {name}"),
+        ));
+    }
+    if room.description.chars().count() > 500 {
+        return Err(invalid(
+            "description",
+            "must be at most 500 characters".into(),
+        ));
+    }
+    if !(1..=1_000_000).contains(&room.retention) {
+        return Err(invalid(
+            "retention",
+            format!("must be 1..=1000000, got {}", room.retention),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! What the store keeps: rooms, messages and profiles, with their validation. Shared by the
+//! Redis store and the in-memory store so both behave the same.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Most messages one history page returns.
+pub const MAX_PAGE: usize = 200;
+/// Default retention of a room: messages kept (older ones are trimmed).
+pub const DEFAULT_RETENTION: u64 = 10_000;
+
+/// A room id: `[a-z0-9_-]{1,64}`, so it is also safe in Redis keys and NATS subjects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RoomId(String);
+
+impl RoomId {
+    /// Validate a room id.
+    pub fn new(id: impl Into<String>) -> Result<Self, StoreError> {
+        let id = id.into();
+        if crate::plugins::manifest::is_valid_name(&id) {
+            Ok(RoomId(id))
+        } else {
+            Err(StoreError::Invalid {
+                field: "room".into(),
+                message: format!("{id:?} is not a room id: use 1-64 of a-z, 0-9, _ and -"),
+            })
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who may read and post in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone signed in.
+    #[default]
+    Open,
+    /// Members only.
+    Members,
+}
+
+/// A room (community).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Room {
+    /// Id.
+    pub id: RoomId,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Open or members-only.
+    pub visibility: Visibility,
+    /// Messages kept.
+    pub retention: u64,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: u64,
+}
+
+/// What the chain decided, as stored with the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredAction {
+    /// Stored as sent.
+    Allow,
+    /// Stored with rewritten text.
+    Rewrite,
+    /// Stored, hidden from everyone but moderators and the sender until approved.
+    Flag,
+}
+
+impl StoredAction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredAction::Allow => "allow",
+            StoredAction::Rewrite => "rewrite",
+            StoredAction::Flag => "flag",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "allow" => StoredAction::Allow,
+            "rewrite" => StoredAction::Rewrite,
+            "flag" => StoredAction::Flag,
+            _ => return None,
+        })
+    }
+}
+
+/// A message to store (after the chain judged it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Room.
+    pub room: RoomId,
+    /// Sender (the token's subject).
+    pub sender: String,
+    /// Text after rewrites.
+    pub text: String,
+    /// Receive time, ms.
+    pub time_ms: u64,
+    /// The chain's action.
+    pub action: StoredAction,
+    /// The chain's total score.
+    pub score: f64,
+    /// The decision trace, as JSON text.
+    pub trace: String,
+    /// Generation of the chain that judged it.
+    pub generation: u64,
+    /// Client-chosen id for idempotent retries.
+    pub client_id: Option<String>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredMessage {
+    /// Message id (the stream id, `<ms>-<seq>`), ordered.
+    pub id: String,
+    /// Room.
+    pub room: RoomId,
+    /// Sender.
+    pub sender: String,
+    /// Text after rewrites.
+    pub text: String,
+    /// Receive time, ms.
+    pub time_ms: u64,
+    /// Chain action.
+    pub action: StoredAction,
+    /// Chain score.
+    pub score: f64,
+    /// Decision trace (JSON text).
+    pub trace: String,
+    /// Chain generation.
+    pub generation: u64,
+    /// Client id, if the client sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Whether it is flagged and waiting for a moderator.
+    pub pending: bool,
+}
+
+/// Result of an append: the message, and whether this call created it (false: a retry with a
+/// known client id returned the original).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// The stored message.
+    pub message: StoredMessage,
+    /// Whether this call stored it.
+    pub created: bool,
+}
+
+/// A history query. `before` and `after` are message ids (exclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HistoryQuery {
+    /// Only messages older than this id.
+    pub before: Option<String>,
+    /// Only messages newer than this id (the oldest ones after it come first into the page).
+    pub after: Option<String>,
+    /// Page size, 1..=200.
+    pub limit: usize,
+}
+
+/// Who is reading: decides whether flagged messages are visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// User id.
+    pub user: String,
+    /// Whether the user moderates the room (or is an admin).
+    pub moderator: bool,
+}
+
+impl Viewer {
+    /// Whether this viewer may see `m`.
+    pub fn can_see(&self, m: &StoredMessage) -> bool {
+        !m.pending || self.moderator || m.sender == self.user
+    }
+}
+
+/// One page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPage {
+    /// Messages, newest first.
+    pub messages: Vec<StoredMessage>,
+    /// Cursor for the next (older) page, if there may be one.
+    pub next_before: Option<String>,
+}
+
+/// A moderator's decision on a flagged message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Make it visible to everyone.
+    Approve,
+    /// Delete it.
+    Remove,
+}
+
+/// Parse a stream id `<ms>-<seq>`.
+pub fn parse_id(id: &str) -> Result<(u64, u64), StoreError> {
+    let bad = || StoreError::Invalid {
+        field: "id".into(),
+        message: format!("{id:?} is not a message id (<ms>-<seq>)"),
+    };
+    let (ms, seq) = id.split_once('-').ok_or_else(bad)?;
+    Ok((
+        ms.parse().map_err(|_| bad())?,
+        seq.parse().map_err(|_| bad())?,
+    ))
+}
+
+impl HistoryQuery {
+    /// Check the cursors and the limit.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.limit == 0 || self.limit > MAX_PAGE {
+            return Err(StoreError::Invalid {
+                field: "limit".into(),
+                message: format!("must be 1..={MAX_PAGE}, got {}", self.limit),
+            });
+        }
+        for cursor in [&self.before, &self.after].into_iter().flatten() {
+            parse_id(cursor)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! The key schema. Every key starts with `chowk:`; a room's keys share the hash tag
+//! `{room:<id>}` so they land in one Redis Cluster slot and one Lua script may touch them all.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `chowk:rooms` | set | every room id |
+//! | `chowk:{room:R}:meta` | hash | name, description, visibility, retention, created |
+//! | `chowk:{room:R}:members` | set | member user ids |
+//! | `chowk:{room:R}:moderators` | set | moderator user ids |
+//! | `chowk:{room:R}:messages` | stream | messages; the stream id is the message id |
+//! | `chowk:{room:R}:pending` | set | ids of flagged messages awaiting a moderator |
+//! | `chowk:{room:R}:cid:<len>:<sender>:<client_id>` | string, TTL | message id of a client id |
+//! | `chowk:profile:<user>` | string (JSON) | the user's business profile |
+//! | `chowk:pstate:<plugin>:<key>` | string, TTL | plugin key-value state |
+
+use crate::store::RoomId;
+
+/// Set of all room ids.
+pub const ROOMS: &str = "chowk:rooms";
+
+fn room(room: &RoomId, suffix: &str) -> String {
+    format!("chowk:{{room:{room}}}:{suffix}")
+}
+
+/// Room metadata hash.
+pub fn meta(r: &RoomId) -> String {
+    room(r, "meta")
+}
+
+/// Members set.
+pub fn members(r: &RoomId) -> String {
+    room(r, "members")
+}
+
+/// Moderators set.
+pub fn moderators(r: &RoomId) -> String {
+    room(r, "moderators")
+}
+
+/// Message stream.
+pub fn messages(r: &RoomId) -> String {
+    room(r, "messages")
+}
+
+/// Pending (flagged) message ids.
+pub fn pending(r: &RoomId) -> String {
+    room(r, "pending")
+}
+
+/// Client-id dedupe key; the sender's length prefix keeps `a:b`+`c` apart from `a`+`b:c`.
+pub fn client_id(r: &RoomId, sender: &str, client_id: &str) -> String {
+    room(r, &format!("cid:{}:{sender}:{client_id}", sender.len()))
+}
+
+/// A profile.
+pub fn profile(user: &str) -> String {
+    format!("chowk:profile:{user}")
+}
+
+/// A plugin's state key. Plugin names are `[a-z0-9_-]`, so the namespace cannot be escaped.
+pub fn plugin_state(plugin: &str, key: &str) -> String {
+    format!("chowk:pstate:{plugin}:{key}")
+}

@@ -1,0 +1,94 @@
+//! Plugin key-value state in Redis (`chowk:pstate:<plugin>:<key>`), so limits hold across a
+//! fleet of hosts. Plugin calls are synchronous and have millisecond deadlines: each state call
+//! is one attempt with a short timeout, run on the given runtime from a blocking thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::keys;
+use super::pool::Redis;
+use super::scripts;
+use crate::plugins::state::{check_sizes, PluginState, StateError};
+use crate::store::StoreError;
+
+/// [`PluginState`] backed by the store's Redis.
+#[derive(Debug)]
+pub struct RedisPluginState {
+    redis: Arc<Redis>,
+    handle: tokio::runtime::Handle,
+    timeout: Duration,
+}
+
+impl RedisPluginState {
+    pub(super) fn new(
+        redis: Arc<Redis>,
+        handle: tokio::runtime::Handle,
+        timeout: Duration,
+    ) -> Self {
+        RedisPluginState {
+            redis,
+            handle,
+            timeout,
+        }
+    }
+
+    fn block<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StateError> {
+        let result = if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::task::block_in_place(|| self.handle.block_on(fut))
+        } else {
+            self.handle.block_on(fut)
+        };
+        result.map_err(|e| match e {
+            StoreError::Unavailable(m) if m.contains("not an integer") => {
+                StateError::NotAnInteger(m)
+            }
+            e => StateError::Unavailable(e.to_string()),
+        })
+    }
+}
+
+impl PluginState for RedisPluginState {
+    fn get(&self, ns: &str, key: &str) -> Result<Option<String>, StateError> {
+        check_sizes(key, None)?;
+        let k = keys::plugin_state(ns, key);
+        self.block(self.redis.once(self.timeout, |mut c| async move {
+            let r = redis::cmd("GET").arg(k).query_async(&mut c).await;
+            (c, r)
+        }))
+    }
+
+    fn set(&self, ns: &str, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), StateError> {
+        check_sizes(key, Some(value))?;
+        let k = keys::plugin_state(ns, key);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(k).arg(value);
+        if let Some(ttl) = ttl_ms {
+            cmd.arg("PX").arg(ttl.max(1));
+        }
+        self.block(self.redis.once(self.timeout, |mut c| async move {
+            let r = cmd.query_async::<()>(&mut c).await;
+            (c, r)
+        }))
+    }
+
+    fn incr(
+        &self,
+        ns: &str,
+        key: &str,
+        delta: i64,
+        ttl_ms: Option<u64>,
+    ) -> Result<i64, StateError> {
+        check_sizes(key, None)?;
+        let k = keys::plugin_state(ns, key);
+        let mut inv = scripts::INCR.key(k);
+        inv.arg(delta)
+            .arg(ttl_ms.map(|t| t.max(1).to_string()).unwrap_or_default());
+        self.block(self.redis.once(self.timeout, |mut c| async move {
+            let r = inv.invoke_async(&mut c).await;
+            (c, r)
+        }))
+    }
+}

@@ -1,0 +1,88 @@
+//! Lua scripts: each runs atomically on the primary and is replicated as its effects.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Append a message, deduplicated by client id.
+///
+/// KEYS: meta, messages, pending, client-id key.
+/// ARGV: has-client-id (`0`/`1`), client-id TTL ms, action, then field/value pairs.
+/// Returns `{created (1/0), id, fields-of-existing-entry, pending (1/0)}`; errors `NOROOM`.
+pub static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.error_reply('NOROOM no such room')
+end
+if ARGV[1] == '1' then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then
+    local entry = redis.call('XRANGE', KEYS[2], existing, existing)
+    local pending = redis.call('SISMEMBER', KEYS[3], existing)
+    if entry[1] then
+      return {0, existing, entry[1][2], pending}
+    end
+    return {0, existing, {}, pending}
+  end
+end
+local retention = redis.call('HGET', KEYS[1], 'retention')
+local fields = {}
+for i = 4, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', retention, '*', unpack(fields))
+if ARGV[3] == 'flag' then
+  redis.call('SADD', KEYS[3], id)
+end
+if ARGV[1] == '1' then
+  redis.call('SET', KEYS[4], id, 'PX', ARGV[2])
+end
+return {1, id, {}, 0}
+"#,
+    )
+});
+
+/// Create a room unless it exists. KEYS: meta. ARGV: field/value pairs. Returns 1 if created.
+pub static CREATE_ROOM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"#,
+    )
+});
+
+/// Settle a flagged message. KEYS: pending, messages. ARGV: id, `approve`/`remove`.
+/// Returns 1 if it was pending.
+pub static MODERATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local was = redis.call('SREM', KEYS[1], ARGV[1])
+if was == 1 and ARGV[2] == 'remove' then
+  redis.call('XDEL', KEYS[2], ARGV[1])
+end
+return was
+"#,
+    )
+});
+
+/// Increment with a TTL set on creation. KEYS: key. ARGV: delta, TTL ms (or empty).
+pub static INCR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  else
+    redis.call('SET', KEYS[1], ARGV[1])
+  end
+  return tonumber(ARGV[1])
+end
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+"#,
+    )
+});

@@ -1,0 +1,318 @@
+//! Real `redis-server` and Redis Sentinel processes for tests, in the style of nats.rs's
+//! test-server crate: each on a free port with its own temporary directory, waited for until it
+//! answers, and killed when dropped. Nothing here touches servers the machine already runs.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a server may take to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The path of a required binary, or a panic that says how to install it.
+pub fn require_binary(name: &str, apt_package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("`{name}` is not installed; install it with: sudo apt-get install -y {apt_package}")
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the server then binds it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Send one inline command and read the first reply chunk.
+pub fn raw_command(port: u16, command: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(format!("{command}\r\n").as_bytes())?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// What kind of Redis process.
+#[derive(Debug, Clone)]
+enum Role {
+    Primary,
+    Replica { of: u16 },
+    Sentinel { master: u16, name: String },
+}
+
+/// One running Redis (or Sentinel) process.
+#[derive(Debug)]
+pub struct RedisServer {
+    role: Role,
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// A standalone primary (no persistence).
+    pub fn primary() -> Self {
+        Self::start(Role::Primary)
+    }
+
+    /// A replica of the server on `primary_port`.
+    pub fn replica_of(primary_port: u16) -> Self {
+        Self::start(Role::Replica { of: primary_port })
+    }
+
+    /// A Sentinel monitoring `master_port` as `name`, quorum 2, `down-after-milliseconds` 1000.
+    pub fn sentinel(master_port: u16, name: &str) -> Self {
+        Self::start(Role::Sentinel {
+            master: master_port,
+            name: name.to_owned(),
+        })
+    }
+
+    fn start(role: Role) -> Self {
+        require_binary("redis-server", "redis-server");
+        let dir = tempfile::Builder::new()
+            .prefix("chowk-redis-")
+            .tempdir()
+            .expect("temp dir");
+        let mut server = RedisServer {
+            role,
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let dir = self.dir.path();
+        let log = dir.join("server.log");
+        let mut cmd = Command::new("redis-server");
+        match &self.role {
+            Role::Sentinel { master, name } => {
+                let conf = dir.join("sentinel.conf");
+                if !conf.exists() {
+                    std::fs::write(
+                        &conf,
+                        format!(
+                            "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {log}\n\
+                             sentinel monitor {name} 127.0.0.1 {master} 2\n\
+                             sentinel down-after-milliseconds {name} 1000\n\
+                             sentinel failover-timeout {name} 3000\n\
+                             sentinel parallel-syncs {name} 1\n",
+                            port = self.port,
+                            dir = dir.display(),
+                            log = log.display(),
+                        ),
+                    )
+                    .expect("write sentinel.conf");
+                }
+                cmd.arg(&conf).arg("--sentinel");
+            }
+            role => {
+                cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                    // Start a full resync at once instead of waiting 5 s for more replicas.
+                    .args(["--repl-diskless-sync-delay", "0"])
+                    .arg("--dir")
+                    .arg(dir)
+                    .arg("--logfile")
+                    .arg(&log);
+                if let Role::Replica { of } = role {
+                    cmd.args(["--replicaof", "127.0.0.1", &of.to_string()]);
+                }
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        self.wait_ready(&log);
+    }
+
+    fn wait_ready(&mut self, log: &Path) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if raw_command(self.port, "PING").is_ok_and(|r| r.starts_with("+PONG")) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "redis-server on port {} exited with {status}; log:\n{}",
+                    self.port,
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer within {START_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill with SIGKILL (no shutdown, no goodbye to replicas or Sentinel).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same port and directory, with the same role arguments.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Start again on the same port as a replica of `primary_port` (what an orchestrator does
+    /// with a failed primary after Sentinel promoted another node).
+    pub fn restart_as_replica_of(&mut self, primary_port: u16) {
+        self.kill();
+        self.role = Role::Replica { of: primary_port };
+        self.spawn();
+    }
+
+    /// `INFO <section>` as text.
+    pub fn info(&self, section: &str) -> String {
+        raw_command(self.port, &format!("INFO {section}")).unwrap_or_default()
+    }
+
+    /// Whether this is a replica whose link to its primary is up.
+    pub fn is_synced_replica(&self) -> bool {
+        let info = self.info("replication");
+        info.contains("role:slave") && info.contains("master_link_status:up")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll `check` every 20 ms until it holds or `timeout` passes; panics with `what` on timeout.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A primary, one replica and three Sentinels monitoring them as `mymaster`.
+#[derive(Debug)]
+pub struct SentinelCluster {
+    /// The data nodes; which one is primary changes with failovers.
+    pub nodes: Vec<RedisServer>,
+    /// The Sentinels.
+    pub sentinels: Vec<RedisServer>,
+}
+
+/// The master name used by [`SentinelCluster`].
+pub const MASTER_NAME: &str = "mymaster";
+
+impl SentinelCluster {
+    /// Start the cluster and wait until the replica is in sync and every Sentinel knows it.
+    pub fn start() -> Self {
+        let primary = RedisServer::primary();
+        let replica = RedisServer::replica_of(primary.port());
+        wait_until("the replica is in sync", Duration::from_secs(15), || {
+            replica.is_synced_replica()
+        });
+        let sentinels: Vec<RedisServer> = (0..3)
+            .map(|_| RedisServer::sentinel(primary.port(), MASTER_NAME))
+            .collect();
+        let cluster = SentinelCluster {
+            nodes: vec![primary, replica],
+            sentinels,
+        };
+        wait_until(
+            "every Sentinel sees the replica and the other Sentinels",
+            Duration::from_secs(20),
+            || {
+                cluster.sentinels.iter().all(|s| {
+                    let info = raw_command(s.port(), &format!("SENTINEL MASTER {MASTER_NAME}"))
+                        .unwrap_or_default();
+                    field(&info, "num-slaves") == Some(1)
+                        && field(&info, "num-other-sentinels") == Some(2)
+                })
+            },
+        );
+        cluster
+    }
+
+    /// Sentinel URLs for the store config.
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// The port the Sentinels currently name as primary.
+    pub fn master_port(&self) -> Option<u16> {
+        let reply = raw_command(
+            self.sentinels[0].port(),
+            &format!("SENTINEL get-master-addr-by-name {MASTER_NAME}"),
+        )
+        .ok()?;
+        reply
+            .lines()
+            .filter(|l| !l.starts_with(['*', '$']))
+            .nth(1)?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Index in `nodes` of the node on `port`.
+    pub fn node_on(&self, port: u16) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.port() == port)
+            .expect("a node on that port")
+    }
+}
+
+/// A numeric field of a flat `SENTINEL MASTER` reply (name and value on alternating lines).
+fn field(reply: &str, name: &str) -> Option<u64> {
+    let lines: Vec<&str> = reply
+        .lines()
+        .filter(|l| !l.starts_with(['*', '$']))
+        .collect();
+    lines
+        .iter()
+        .position(|l| l.trim() == name)
+        .and_then(|i| lines.get(i + 1))
+        .and_then(|v| v.trim().parse().ok())
+}

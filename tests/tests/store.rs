@@ -1,0 +1,558 @@
+//! The store's behaviour, checked against a real Redis and against the in-memory default with
+//! the same scenarios: ordering, paging both ways, retention, idempotent retries, flagged
+//! visibility, moderation, profiles, unknown rooms, and plugin state TTL and isolation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chowk_host::clock::{ManualClock, SystemClock};
+use chowk_host::plugins::{MemoryState, PluginState, StateError};
+use chowk_host::store::{
+    Decision, HistoryQuery, MemoryStore, NewMessage, NewRoom, Product, ProfilePatch, RedisConfig,
+    RedisStore, RoomId, Store, StoreError, StoredAction, Viewer, Visibility,
+};
+use chowk_tests::servers::{wait_until, RedisServer};
+
+fn room_id(s: &str) -> RoomId {
+    RoomId::new(s).expect("valid room id")
+}
+
+async fn new_room(store: &Store, id: &str, retention: u64) -> RoomId {
+    let id = room_id(id);
+    store
+        .create_room(NewRoom {
+            id: id.clone(),
+            name: format!("Room {id}"),
+            description: String::new(),
+            visibility: Visibility::Open,
+            retention,
+        })
+        .await
+        .expect("room created");
+    id
+}
+
+fn message(
+    room: &RoomId,
+    sender: &str,
+    text: &str,
+    action: StoredAction,
+    cid: Option<&str>,
+) -> NewMessage {
+    NewMessage {
+        room: room.clone(),
+        sender: sender.into(),
+        text: text.into(),
+        time_ms: 1,
+        action,
+        score: if action == StoredAction::Flag {
+            4.0
+        } else {
+            0.0
+        },
+        trace: "[]".into(),
+        generation: 7,
+        client_id: cid.map(str::to_owned),
+    }
+}
+
+fn viewer(user: &str, moderator: bool) -> Viewer {
+    Viewer {
+        user: user.into(),
+        moderator,
+    }
+}
+
+fn query(before: Option<&str>, after: Option<&str>, limit: usize) -> HistoryQuery {
+    HistoryQuery {
+        before: before.map(str::to_owned),
+        after: after.map(str::to_owned),
+        limit,
+    }
+}
+
+/// Every scenario, against one store.
+async fn behaves(store: &Store) {
+    rooms(store).await;
+    ordering_and_paging(store).await;
+    retention(store).await;
+    idempotent_retries(store).await;
+    flagged_visibility_and_moderation(store).await;
+    profiles(store).await;
+    unknown_rooms(store).await;
+}
+
+async fn rooms(store: &Store) {
+    let id = new_room(store, "traders", 100).await;
+    let err = store
+        .create_room(NewRoom {
+            id: id.clone(),
+            name: "again".into(),
+            description: String::new(),
+            visibility: Visibility::Members,
+            retention: 10,
+        })
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let room = store.room(&id).await.expect("room");
+    assert_eq!(
+        (room.name.as_str(), room.retention, room.visibility),
+        ("Room traders", 100, Visibility::Open)
+    );
+    assert!(store
+        .rooms()
+        .await
+        .expect("rooms")
+        .iter()
+        .any(|r| r.id == id));
+    store.set_member(&id, "asha", true).await.expect("member");
+    store
+        .set_moderator(&id, "ravi", true)
+        .await
+        .expect("moderator");
+    assert_eq!(
+        store.roles(&id, "asha").await.expect("roles"),
+        (true, false)
+    );
+    assert_eq!(
+        store.roles(&id, "ravi").await.expect("roles"),
+        (false, true)
+    );
+    store
+        .set_member(&id, "asha", false)
+        .await
+        .expect("not a member");
+    assert_eq!(
+        store.roles(&id, "asha").await.expect("roles"),
+        (false, false)
+    );
+    assert!(RoomId::new("Bad Room!").is_err());
+    let err = store
+        .create_room(NewRoom {
+            id: room_id("noname"),
+            name: " ".into(),
+            description: String::new(),
+            visibility: Visibility::Open,
+            retention: 10,
+        })
+        .await
+        .expect_err("empty name");
+    assert!(err.to_string().starts_with("name:"), "{err}");
+}
+
+async fn ordering_and_paging(store: &Store) {
+    let id = new_room(store, "paging", 1000).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let a = store
+            .append(message(
+                &id,
+                "asha",
+                &format!("m{i}"),
+                StoredAction::Allow,
+                None,
+            ))
+            .await
+            .expect("append");
+        assert!(a.created);
+        ids.push(a.message.id);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_by_key(|i| chowk_host::store::model::parse_id(i).expect("id"));
+    assert_eq!(ids, sorted, "ids increase in posting order");
+
+    let v = viewer("anyone", false);
+    let p1 = store
+        .history(&id, &query(None, None, 10), &v)
+        .await
+        .expect("page 1");
+    let texts = |p: &chowk_host::store::HistoryPage| {
+        p.messages
+            .iter()
+            .map(|m| m.text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        texts(&p1),
+        (15..25).rev().map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    let p2 = store
+        .history(&id, &query(p1.next_before.as_deref(), None, 10), &v)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        texts(&p2),
+        (5..15).rev().map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    let p3 = store
+        .history(&id, &query(p2.next_before.as_deref(), None, 10), &v)
+        .await
+        .expect("page 3");
+    assert_eq!(
+        texts(&p3),
+        (0..5).rev().map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(p3.next_before, None, "no older page");
+
+    let forward = store
+        .history(&id, &query(None, Some(&ids[4]), 5), &v)
+        .await
+        .expect("after");
+    assert_eq!(
+        texts(&forward),
+        (5..10).rev().map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    let window = store
+        .history(&id, &query(Some(&ids[10]), Some(&ids[7]), 50), &v)
+        .await
+        .expect("window");
+    assert_eq!(texts(&window), ["m9", "m8"]);
+    let m = &p1.messages[0];
+    assert_eq!(
+        (m.sender.as_str(), m.generation, m.action),
+        ("asha", 7, StoredAction::Allow)
+    );
+
+    for bad in [
+        query(None, None, 0),
+        query(None, None, 201),
+        query(Some("nope"), None, 5),
+    ] {
+        let err = store
+            .history(&id, &bad, &v)
+            .await
+            .expect_err("invalid query");
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    }
+}
+
+async fn retention(store: &Store) {
+    let id = new_room(store, "short", 20).await;
+    for i in 0..250 {
+        store
+            .append(message(
+                &id,
+                "asha",
+                &format!("r{i}"),
+                StoredAction::Allow,
+                None,
+            ))
+            .await
+            .expect("append");
+    }
+    let page = store
+        .history(&id, &query(None, None, 200), &viewer("x", false))
+        .await
+        .expect("history");
+    let n = page.messages.len();
+    // Redis trims approximately (whole stream nodes, `MAXLEN ~`); memory trims exactly.
+    assert!((20..=120).contains(&n), "kept {n} of 250 with retention 20");
+    assert_eq!(page.messages[0].text, "r249");
+    assert_eq!(
+        page.messages[19].text, "r230",
+        "the newest 20 are all kept, in order"
+    );
+}
+
+async fn idempotent_retries(store: &Store) {
+    let id = new_room(store, "retries", 100).await;
+    let first = store
+        .append(message(
+            &id,
+            "asha",
+            "order 5 kg",
+            StoredAction::Allow,
+            Some("c-1"),
+        ))
+        .await
+        .expect("first");
+    let retry = store
+        .append(message(
+            &id,
+            "asha",
+            "order 5 kg",
+            StoredAction::Allow,
+            Some("c-1"),
+        ))
+        .await
+        .expect("retry");
+    assert!(first.created && !retry.created);
+    assert_eq!(first.message.id, retry.message.id);
+    assert_eq!(retry.message.text, "order 5 kg");
+    assert_eq!(retry.message.client_id.as_deref(), Some("c-1"));
+    let other = store
+        .append(message(&id, "ravi", "hi", StoredAction::Allow, Some("c-1")))
+        .await
+        .expect("other sender");
+    assert!(other.created, "client ids are per sender");
+    let all = store
+        .history(&id, &query(None, None, 200), &viewer("x", false))
+        .await
+        .expect("history");
+    assert_eq!(all.messages.len(), 2, "no duplicate");
+    let err = store
+        .append(message(&id, "asha", "x", StoredAction::Allow, Some("")))
+        .await
+        .expect_err("empty cid");
+    assert!(matches!(err, StoreError::Invalid { .. }));
+}
+
+async fn flagged_visibility_and_moderation(store: &Store) {
+    let id = new_room(store, "moderated", 100).await;
+    store
+        .append(message(&id, "asha", "hello", StoredAction::Allow, None))
+        .await
+        .expect("ok");
+    let flagged = store
+        .append(message(
+            &id,
+            "spammer",
+            "WIN cash",
+            StoredAction::Flag,
+            None,
+        ))
+        .await
+        .expect("flag");
+    let removed = store
+        .append(message(
+            &id,
+            "spammer",
+            "more spam",
+            StoredAction::Flag,
+            None,
+        ))
+        .await
+        .expect("flag");
+    assert!(flagged.message.pending);
+    let seen = |v: Viewer| {
+        let id = id.clone();
+        async move {
+            store
+                .history(&id, &query(None, None, 50), &v)
+                .await
+                .expect("history")
+                .messages
+                .into_iter()
+                .map(|m| m.text)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        seen(viewer("ravi", false)).await,
+        ["hello"],
+        "others do not see flagged messages"
+    );
+    assert_eq!(
+        seen(viewer("spammer", false)).await,
+        ["more spam", "WIN cash", "hello"],
+        "the sender does"
+    );
+    assert_eq!(seen(viewer("mod", true)).await.len(), 3, "moderators do");
+    let queue = store.pending(&id).await.expect("queue");
+    assert_eq!(
+        queue.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["WIN cash", "more spam"]
+    );
+
+    store
+        .moderate(&id, &flagged.message.id, Decision::Approve)
+        .await
+        .expect("approve");
+    store
+        .moderate(&id, &removed.message.id, Decision::Remove)
+        .await
+        .expect("remove");
+    assert_eq!(seen(viewer("ravi", false)).await, ["WIN cash", "hello"]);
+    assert_eq!(
+        seen(viewer("spammer", false)).await,
+        ["WIN cash", "hello"],
+        "removed for everyone"
+    );
+    assert!(store.pending(&id).await.expect("queue").is_empty());
+    let again = store
+        .moderate(&id, &flagged.message.id, Decision::Remove)
+        .await
+        .expect_err("not pending");
+    assert!(matches!(again, StoreError::NotFound(_)), "{again}");
+}
+
+async fn profiles(store: &Store) {
+    let err = store.profile("nobody").await.expect_err("missing");
+    assert!(matches!(err, StoreError::NotFound(_)));
+    let created = store
+        .update_profile(
+            "asha",
+            ProfilePatch {
+                display_name: Some("Asha".into()),
+                business_name: Some("Asha Spices".into()),
+                city: Some("Kochi".into()),
+                phone: Some("+91 98470 12345".into()),
+                products: Some(vec![Product {
+                    name: "Black pepper".into(),
+                    price_paise: 65_000,
+                    unit: "kg".into(),
+                    image_url: Some("https://example.com/pepper.jpg".into()),
+                }]),
+                ..ProfilePatch::default()
+            },
+            1_000,
+        )
+        .await
+        .expect("created");
+    assert_eq!(created.phone, "+919847012345");
+    let patched = store
+        .update_profile(
+            "asha",
+            ProfilePatch {
+                city: Some("Ernakulam".into()),
+                ..ProfilePatch::default()
+            },
+            2_000,
+        )
+        .await
+        .expect("patched");
+    assert_eq!(
+        (
+            patched.city.as_str(),
+            patched.business_name.as_str(),
+            patched.products.len()
+        ),
+        ("Ernakulam", "Asha Spices", 1)
+    );
+    assert_eq!(store.profile("asha").await.expect("read back"), patched);
+    let bad = store
+        .update_profile(
+            "asha",
+            ProfilePatch {
+                products: Some(vec![Product {
+                    name: "x".into(),
+                    price_paise: -5,
+                    unit: String::new(),
+                    image_url: None,
+                }]),
+                ..ProfilePatch::default()
+            },
+            3_000,
+        )
+        .await
+        .expect_err("negative price");
+    assert!(bad.to_string().contains("products[0].price_paise"), "{bad}");
+    assert_eq!(
+        store.profile("asha").await.expect("unchanged"),
+        patched,
+        "a refused update changes nothing"
+    );
+    let err = store
+        .update_profile("bo b", ProfilePatch::default(), 1)
+        .await
+        .expect_err("bad user");
+    assert!(matches!(err, StoreError::Invalid { .. }));
+}
+
+async fn unknown_rooms(store: &Store) {
+    let ghost = room_id("ghost");
+    let not_found = |e: StoreError| assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    not_found(store.room(&ghost).await.expect_err("room"));
+    not_found(
+        store
+            .append(message(&ghost, "a", "x", StoredAction::Allow, None))
+            .await
+            .expect_err("append"),
+    );
+    not_found(
+        store
+            .history(&ghost, &query(None, None, 5), &viewer("a", false))
+            .await
+            .expect_err("history"),
+    );
+    not_found(store.roles(&ghost, "a").await.expect_err("roles"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_behaves() {
+    let redis = RedisServer::primary();
+    let store = Store::Redis(RedisStore::new(RedisConfig::url(redis.url())).expect("config"));
+    behaves(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_behaves_the_same() {
+    let store = Store::Memory(MemoryStore::new(Arc::new(SystemClock)));
+    behaves(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_unavailable_not_a_hang() {
+    let mut redis = RedisServer::primary();
+    let mut config = RedisConfig::url(redis.url());
+    config.retry_budget_ms = 300;
+    config.timeout_ms = 200;
+    let store = Store::Redis(RedisStore::new(config).expect("config"));
+    let id = new_room(&store, "lobby", 10).await;
+    redis.kill();
+    let err = store
+        .append(message(&id, "a", "x", StoredAction::Allow, Some("k")))
+        .await
+        .expect_err("down");
+    assert!(err.is_transient(), "{err}");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    redis.restart();
+    // Data is gone (no persistence in tests) but the store reconnects by itself.
+    let err = store.room(&id).await.expect_err("empty after restart");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+#[test]
+fn redis_plugin_state_is_namespaced_and_expires() {
+    let redis = RedisServer::primary();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = {
+        let _guard = runtime.enter();
+        let mut config = RedisConfig::url(redis.url());
+        config.state_timeout_ms = 500;
+        RedisStore::new(config).expect("config")
+    };
+    let state = store.plugin_state(runtime.handle().clone());
+    state_isolation(&state);
+    state.set("a", "short", "v", Some(50)).expect("set");
+    assert_eq!(state.get("a", "short").expect("get").as_deref(), Some("v"));
+    wait_until("the key expires", Duration::from_secs(5), || {
+        state.get("a", "short").expect("get").is_none()
+    });
+    assert_eq!(state.incr("a", "n", 1, Some(60_000)).expect("incr"), 1);
+    assert_eq!(state.incr("a", "n", 4, Some(60_000)).expect("incr"), 5);
+    let ttl =
+        chowk_tests::servers::raw_command(redis.port(), "PTTL chowk:pstate:a:n").expect("pttl");
+    let ttl: i64 = ttl
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .expect("integer reply");
+    assert!(
+        ttl > 0 && ttl <= 60_000,
+        "TTL set on creation and kept: {ttl}"
+    );
+}
+
+#[test]
+fn memory_plugin_state_is_namespaced_and_expires() {
+    let clock = Arc::new(ManualClock::new(0));
+    let state = MemoryState::new(clock.clone());
+    state_isolation(&state);
+    state.set("a", "short", "v", Some(50)).expect("set");
+    clock.advance_ms(50);
+    assert_eq!(state.get("a", "short").expect("get"), None);
+}
+
+fn state_isolation(state: &dyn PluginState) {
+    state.set("a", "k", "one", None).expect("set");
+    state.set("b", "k", "two", None).expect("set");
+    assert_eq!(state.get("a", "k").expect("get").as_deref(), Some("one"));
+    assert_eq!(state.get("b", "k").expect("get").as_deref(), Some("two"));
+    assert_eq!(state.get("c", "k").expect("get"), None);
+    assert!(matches!(
+        state.incr("a", "k", 1, None),
+        Err(StateError::NotAnInteger(_))
+    ));
+}
