@@ -23,7 +23,8 @@ enum Command {
     Test,
     /// Formatting and clippy checks over both workspaces, as CI runs them.
     Lint,
-    /// Build the plugins, then run the chain benchmark (wasm vs native, loop interruption).
+    /// Build the plugins, then run the benchmarks: the plugin chain (wasm vs native, loop
+    /// interruption) and the store (vs bare Redis commands).
     Bench,
     /// Build, then run `chowk eval` on a labelled `label<TAB>text` corpus and print recall and
     /// false-positive rate (default corpus: ../shared/corpus/sms-spam.tsv).
@@ -89,7 +90,8 @@ fn main() -> Result<()> {
         }
         Command::Bench => {
             plugins::build(&root)?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-host", "--bench", "chain"])
+            shell::cargo(&["bench", "--locked", "-p", "chowk-host", "--bench", "chain"])?;
+            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "store"])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
     }

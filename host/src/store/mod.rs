@@ -92,6 +92,24 @@ macro_rules! dispatch {
 }
 
 impl Store {
+    /// The store for a `[redis]` config section, or the in-memory store (with a loud warning)
+    /// when there is none.
+    pub fn open(
+        config: Option<&RedisConfig>,
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+    ) -> Result<Store, StoreError> {
+        match config {
+            Some(config) => Ok(Store::Redis(RedisStore::new(config.clone())?)),
+            None => {
+                tracing::warn!(
+                    "no [redis] section: using the in-memory store. NOTHING IS PERSISTED, and it \
+                     serves one host only. Configure [redis] for anything but a trial."
+                );
+                Ok(Store::Memory(MemoryStore::new(clock)))
+            }
+        }
+    }
+
     /// Create a room; `Conflict` if the id is taken.
     pub async fn create_room(&self, room: NewRoom) -> Result<Room, StoreError> {
         validate_room(&room)?;

@@ -25,6 +25,9 @@ use super::model::{
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
 
+/// Marker of a write that too few replicas confirmed in time.
+const NOT_REPLICATED: &str = "not replicated";
+
 /// Chat storage in Redis.
 #[derive(Debug)]
 pub struct RedisStore {
@@ -338,15 +341,14 @@ impl RedisStore {
         let ttl_ms = (self.config.client_id_ttl_s * 1000).to_string();
         let acks = self.config.min_replica_acks;
         let wait_ms = self.config.replica_ack_timeout_ms;
-        let (created, id, existing, pending, replicas): (
-            i64,
-            String,
-            HashMap<String, Value>,
-            i64,
-            u32,
-        ) = self
+        // Too few replica acks counts as a transient failure of this connection: it may lead to
+        // a demoted primary that Sentinel has not converted yet. The retry (same client id)
+        // returns the stored message and waits again, on a freshly resolved primary.
+        let last_acks = std::sync::atomic::AtomicU32::new(0);
+        let result: Result<(i64, String, HashMap<String, Value>, i64), StoreError> = self
             .redis
             .run(|mut c| {
+                let last_acks = &last_acks;
                 let mut inv = scripts::APPEND.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
@@ -359,29 +361,39 @@ impl RedisStore {
                     let r: Result<(i64, String, HashMap<String, Value>, i64), _> =
                         inv.invoke_async(&mut c).await;
                     let r = match r {
-                        Ok(t) if acks > 0 => redis::cmd("WAIT")
-                            .arg(acks)
-                            .arg(wait_ms)
-                            .query_async::<u32>(&mut c)
-                            .await
-                            .map(|n| (t.0, t.1, t.2, t.3, n)),
-                        Ok(t) => Ok((t.0, t.1, t.2, t.3, 0)),
-                        Err(e) => Err(e),
+                        Ok(t) if acks > 0 => {
+                            match redis::cmd("WAIT")
+                                .arg(acks)
+                                .arg(wait_ms)
+                                .query_async::<u32>(&mut c)
+                                .await
+                            {
+                                Ok(n) if n >= acks => Ok(t),
+                                Ok(n) => {
+                                    last_acks.store(n, std::sync::atomic::Ordering::Relaxed);
+                                    Err(redis::RedisError::from(std::io::Error::other(format!(
+                                        "{NOT_REPLICATED}: {n} of {acks} replicas confirmed"
+                                    ))))
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                        other => other,
                     };
                     (c, r)
                 }
             })
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
-                e => e,
-            })?;
-        if acks > 0 && replicas < acks {
-            return Err(StoreError::NotReplicated {
-                wanted: acks,
-                got: replicas,
-            });
-        }
+            .await;
+        let (created, id, existing, pending) = result.map_err(|e| match e {
+            StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
+            StoreError::Unavailable(msg) if msg.contains(NOT_REPLICATED) => {
+                StoreError::NotReplicated {
+                    wanted: acks,
+                    got: last_acks.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            }
+            e => e,
+        })?;
         if created == 1 {
             let pending = m.action == StoredAction::Flag;
             let message = StoredMessage {
@@ -413,28 +425,42 @@ impl RedisStore {
         })
     }
 
-    /// One batch of stream entries, newest first (`rev`) or oldest first.
+    /// One batch of stream entries, newest first (`rev`) or oldest first. With `check_room`,
+    /// the room's existence is checked in the same round trip.
     async fn range(
         &self,
         room: &RoomId,
         rev: bool,
-        start: &str,
-        end: &str,
+        (start, end): (&str, &str),
         count: usize,
+        check_room: bool,
     ) -> Result<Vec<StreamId>, StoreError> {
-        let key = keys::messages(room);
+        let (meta, key) = (keys::meta(room), keys::messages(room));
         let (start, end) = (start.to_owned(), end.to_owned());
-        let reply: StreamRangeReply = self
+        let (exists, reply): (bool, StreamRangeReply) = self
             .redis
             .run(|mut c| {
-                let mut cmd = redis::cmd(if rev { "XREVRANGE" } else { "XRANGE" });
-                cmd.arg(&key).arg(&start).arg(&end).arg("COUNT").arg(count);
+                let mut p = redis::pipe();
+                if check_room {
+                    p.cmd("EXISTS").arg(&meta);
+                } else {
+                    p.cmd("ECHO").arg(1);
+                }
+                p.cmd(if rev { "XREVRANGE" } else { "XRANGE" })
+                    .arg(&key)
+                    .arg(&start)
+                    .arg(&end)
+                    .arg("COUNT")
+                    .arg(count);
                 async move {
-                    let r = cmd.query_async(&mut c).await;
+                    let r = p.query_async(&mut c).await;
                     (c, r)
                 }
             })
             .await?;
+        if !exists {
+            return Err(StoreError::NotFound(format!("room {room}")));
+        }
         Ok(reply.ids)
     }
 
@@ -483,10 +509,13 @@ impl RedisStore {
                 });
             }
         }
-        let batch = (q.limit * 2).clamp(16, 400);
+        // Fetch exactly a page; only when hidden (flagged) entries were skipped is more fetched.
+        let batch = q.limit;
         let mut messages = Vec::with_capacity(q.limit);
+        let mut first = true;
         'fill: loop {
-            let entries = self.range(room, rev, &start, &end, batch).await?;
+            let entries = self.range(room, rev, (&start, &end), batch, first).await?;
+            first = false;
             let flagged: Vec<String> = entries
                 .iter()
                 .filter(|e| str_of(&e.map, "action") == "flag")
@@ -544,7 +573,7 @@ impl RedisStore {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(e) = self
-                .range(room, false, &id, &id, 1)
+                .range(room, false, (&id, &id), 1, false)
                 .await?
                 .into_iter()
                 .next()

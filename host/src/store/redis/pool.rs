@@ -2,71 +2,40 @@
 //! carries a call across a failover: on a dropped connection, `READONLY` (a demoted primary),
 //! `MASTERDOWN` or `LOADING`, the connection is discarded (so Sentinel is asked again for the
 //! primary) and the call retried with backoff until the retry budget is spent.
+//!
+//! deadpool-redis is the connection factory (with Sentinel discovery and connect timeouts);
+//! its connections are taken out of the pool and kept as multiplexed connections shared
+//! round-robin, because recycling a pooled connection costs a `PING` round trip per call.
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use deadpool_redis::{Pool as SinglePool, PoolConfig, Runtime, Timeouts};
-use redis::aio::ConnectionLike;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::aio::MultiplexedConnection;
+use redis::RedisError;
 use tokio::time::Instant;
 
 use super::config::RedisConfig;
 use crate::store::StoreError;
 
-/// A pool of connections to the primary.
+/// Where new connections to the primary come from.
 pub(super) enum Pools {
     Single(SinglePool),
     Sentinel(deadpool_redis::sentinel::Pool),
 }
 
-/// One pooled connection.
-pub(super) enum Conn {
-    Single(deadpool_redis::Connection),
-    Sentinel(deadpool_redis::sentinel::Connection),
-}
+/// One connection to the primary. Multiplexed: clones share it, requests are pipelined.
+pub(super) type Conn = MultiplexedConnection;
 
-impl Conn {
-    /// Drop the connection instead of returning it to the pool.
-    fn discard(self) {
-        match self {
-            Conn::Single(c) => drop(deadpool_redis::Connection::take(c)),
-            Conn::Sentinel(c) => drop(deadpool_redis::sentinel::Connection::take(c)),
-        }
-    }
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Sentinel(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Sentinel(c) => c.get_db(),
-        }
-    }
-}
-
-/// The connection pool plus its timeouts.
+/// Connections in use, shared round-robin by all calls. A slot is emptied when its connection
+/// fails, and refilled from the pool, which for Sentinel asks where the primary is now.
 pub(super) struct Redis {
     pools: Pools,
+    slots: Vec<Mutex<Option<Conn>>>,
+    next: AtomicUsize,
     timeout: Duration,
     budget: Duration,
 }
@@ -79,6 +48,7 @@ impl std::fmt::Debug for Redis {
         };
         f.debug_struct("Redis")
             .field("mode", &mode)
+            .field("connections", &self.slots.len())
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -177,17 +147,44 @@ impl Redis {
                 ))
             }
         };
+        let slots = (0..config.pool_size.max(1))
+            .map(|_| Mutex::new(None))
+            .collect();
         Ok(Redis {
             pools,
+            slots,
+            next: AtomicUsize::new(0),
             timeout,
             budget,
         })
     }
 
-    async fn get(&self) -> Result<Conn, String> {
-        match &self.pools {
-            Pools::Single(p) => p.get().await.map(Conn::Single).map_err(|e| e.to_string()),
-            Pools::Sentinel(p) => p.get().await.map(Conn::Sentinel).map_err(|e| e.to_string()),
+    fn slot(&self, i: usize) -> std::sync::MutexGuard<'_, Option<Conn>> {
+        self.slots[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection (and its slot): the slot's, or a new one taken out of the pool.
+    async fn get(&self) -> Result<(usize, Conn), String> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        if let Some(conn) = self.slot(i).clone() {
+            return Ok((i, conn));
+        }
+        let conn = match &self.pools {
+            Pools::Single(p) => p.get().await.map(deadpool_redis::Connection::take),
+            Pools::Sentinel(p) => p
+                .get()
+                .await
+                .map(deadpool_redis::sentinel::Connection::take),
+        }
+        .map_err(|e| e.to_string())?;
+        *self.slot(i) = Some(conn.clone());
+        Ok((i, conn))
+    }
+
+    /// Forget a failed connection, so the slot's next user connects afresh.
+    fn discard(&self, i: usize) {
+        if i < self.slots.len() {
+            self.slot(i).take();
         }
     }
 
@@ -201,22 +198,32 @@ impl Redis {
         let deadline = Instant::now() + self.budget;
         let mut delay = Duration::from_millis(25);
         loop {
+            let slot = AtomicUsize::new(usize::MAX);
             let last = match tokio::time::timeout(self.timeout, async {
-                let conn = self.get().await?;
+                let (i, conn) = self.get().await?;
+                slot.store(i, Ordering::Relaxed);
                 Ok::<_, String>(call(conn).await)
             })
             .await
             {
                 Ok(Ok((_conn, Ok(value)))) => return Ok(value),
-                Ok(Ok((conn, Err(e)))) => {
+                Ok(Ok((_conn, Err(e)))) => {
                     if !is_transient(&e) {
                         return Err(permanent(e));
                     }
-                    conn.discard();
+                    self.discard(slot.load(Ordering::Relaxed));
                     e.to_string()
                 }
                 Ok(Err(pool)) => pool,
-                Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
+                Err(_) => {
+                    // A connection that does not answer is as good as gone.
+                    if let Some(i) =
+                        Some(slot.load(Ordering::Relaxed)).filter(|&i| i < self.slots.len())
+                    {
+                        self.discard(i);
+                    }
+                    format!("no answer within {} ms", self.timeout.as_millis())
+                }
             };
             if Instant::now() + delay > deadline {
                 return Err(StoreError::Unavailable(last));
@@ -233,16 +240,18 @@ impl Redis {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = (Conn, Result<T, RedisError>)>,
     {
+        let slot = AtomicUsize::new(usize::MAX);
         match tokio::time::timeout(timeout, async {
-            let conn = self.get().await?;
+            let (i, conn) = self.get().await?;
+            slot.store(i, Ordering::Relaxed);
             Ok::<_, String>(call(conn).await)
         })
         .await
         {
             Ok(Ok((_conn, Ok(v)))) => Ok(v),
-            Ok(Ok((conn, Err(e)))) => {
+            Ok(Ok((_conn, Err(e)))) => {
                 if is_transient(&e) {
-                    conn.discard();
+                    self.discard(slot.load(Ordering::Relaxed));
                     Err(StoreError::Unavailable(e.to_string()))
                 } else {
                     Err(permanent(e))
