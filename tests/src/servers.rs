@@ -47,8 +47,15 @@ pub fn raw_command(port: u16, command: &str) -> std::io::Result<String> {
 #[derive(Debug, Clone)]
 enum Role {
     Primary,
-    Replica { of: u16 },
-    Sentinel { master: u16, name: String },
+    /// A primary that accepts only TLS connections, with a self-signed certificate.
+    TlsPrimary,
+    Replica {
+        of: u16,
+    },
+    Sentinel {
+        master: u16,
+        name: String,
+    },
 }
 
 /// One running Redis (or Sentinel) process.
@@ -64,6 +71,12 @@ impl RedisServer {
     /// A standalone primary (no persistence).
     pub fn primary() -> Self {
         Self::start(Role::Primary)
+    }
+
+    /// A standalone primary that speaks only TLS (self-signed certificate; connect with
+    /// `tls_insecure`). Needs `openssl` to make the certificate.
+    pub fn primary_tls() -> Self {
+        Self::start(Role::TlsPrimary)
     }
 
     /// A replica of the server on `primary_port`.
@@ -120,6 +133,64 @@ impl RedisServer {
                 }
                 cmd.arg(&conf).arg("--sentinel");
             }
+            Role::TlsPrimary => {
+                let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+                if !cert.exists() {
+                    let openssl = require_binary("openssl", "openssl");
+                    let status = Command::new(openssl)
+                        .args([
+                            "req",
+                            "-x509",
+                            "-newkey",
+                            "rsa:2048",
+                            "-nodes",
+                            "-days",
+                            "1",
+                            "-subj",
+                            "/CN=localhost",
+                        ])
+                        .arg("-keyout")
+                        .arg(&key)
+                        .arg("-out")
+                        .arg(&cert)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .expect("run openssl");
+                    assert!(
+                        status.success(),
+                        "openssl could not make a test certificate"
+                    );
+                }
+                cmd.args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &self.port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&cert)
+                .arg("--dir")
+                .arg(dir)
+                .arg("--logfile")
+                .arg(&log);
+            }
             role => {
                 cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
                     .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -147,7 +218,14 @@ impl RedisServer {
     fn wait_ready(&mut self, log: &Path) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if raw_command(self.port, "PING").is_ok_and(|r| r.starts_with("+PONG")) {
+            let answers = match self.role {
+                Role::TlsPrimary => redis::Client::open(format!("{}#insecure", self.url()))
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                    .is_ok(),
+                _ => raw_command(self.port, "PING").is_ok_and(|r| r.starts_with("+PONG")),
+            };
+            if answers {
                 return;
             }
             if let Some(status) = self
@@ -175,9 +253,14 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if matches!(self.role, Role::TlsPrimary) {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Kill with SIGKILL (no shutdown, no goodbye to replicas or Sentinel).

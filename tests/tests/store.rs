@@ -503,6 +503,41 @@ async fn redis_down_is_unavailable_not_a_hang() {
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls() {
+    let redis = RedisServer::primary_tls();
+    assert!(redis.url().starts_with("rediss://"));
+    let mut config = RedisConfig::url(redis.url());
+    config.tls_insecure = true; // self-signed test certificate
+    let store = Store::Redis(RedisStore::new(config).expect("config"));
+    let id = new_room(&store, "secure", 10).await;
+    store
+        .append(message(
+            &id,
+            "asha",
+            "over TLS",
+            StoredAction::Allow,
+            Some("t1"),
+        ))
+        .await
+        .expect("append");
+    let page = store
+        .history(&id, &query(None, None, 5), &viewer("x", false))
+        .await
+        .expect("history");
+    assert_eq!(page.messages[0].text, "over TLS");
+
+    // The same port refuses plain text, so the store really spoke TLS.
+    let mut plain = RedisConfig::url(redis.url().replace("rediss://", "redis://"));
+    plain.retry_budget_ms = 200;
+    plain.timeout_ms = 200;
+    let err = Store::Redis(RedisStore::new(plain).expect("config"))
+        .room(&id)
+        .await
+        .expect_err("plain text");
+    assert!(err.is_transient(), "{err}");
+}
+
 #[test]
 fn redis_plugin_state_is_namespaced_and_expires() {
     let redis = RedisServer::primary();

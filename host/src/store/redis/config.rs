@@ -22,6 +22,14 @@ pub struct RedisConfig {
     /// Password for the data nodes (Sentinel mode, or when `url` has none).
     #[serde(default)]
     pub password: Option<String>,
+    /// Sentinel mode: connect to the data nodes over TLS (use `rediss://` sentinel URLs for TLS
+    /// to the Sentinels). With `url`, the scheme decides (`rediss://` is TLS). Certificates are
+    /// verified against the system trust store.
+    #[serde(default)]
+    pub tls: bool,
+    /// Skip certificate verification (development only).
+    #[serde(default)]
+    pub tls_insecure: bool,
     /// Replicas that must confirm a message (`WAIT`) before it is acknowledged to the client.
     #[serde(default)]
     pub min_replica_acks: u32,
@@ -82,6 +90,8 @@ impl RedisConfig {
             master_name: (!master_name.is_empty()).then(|| master_name.to_owned()),
             username: None,
             password: None,
+            tls: false,
+            tls_insecure: false,
             min_replica_acks: 0,
             replica_ack_timeout_ms: default_wait(),
             timeout_ms: default_timeout(),

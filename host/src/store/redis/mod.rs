@@ -48,21 +48,25 @@ fn corrupt(what: &str) -> StoreError {
 fn message_of(
     room: &RoomId,
     id: String,
-    map: &HashMap<String, Value>,
+    mut map: HashMap<String, Value>,
     pending: bool,
 ) -> Result<StoredMessage, StoreError> {
-    let action =
-        StoredAction::parse(&str_of(map, "action")).ok_or_else(|| corrupt("message action"))?;
-    let cid = str_of(map, "cid");
+    let mut take = |field: &str| {
+        map.remove(field)
+            .and_then(|v| redis::from_redis_value::<String>(v).ok())
+            .unwrap_or_default()
+    };
+    let action = StoredAction::parse(&take("action")).ok_or_else(|| corrupt("message action"))?;
+    let cid = take("cid");
     Ok(StoredMessage {
         room: room.clone(),
-        sender: str_of(map, "sender"),
-        text: str_of(map, "text"),
-        time_ms: str_of(map, "time").parse().unwrap_or_default(),
+        sender: take("sender"),
+        text: take("text"),
+        time_ms: take("time").parse().unwrap_or_default(),
         action,
-        score: str_of(map, "score").parse().unwrap_or_default(),
-        trace: str_of(map, "trace"),
-        generation: str_of(map, "gen").parse().unwrap_or_default(),
+        score: take("score").parse().unwrap_or_default(),
+        trace: take("trace"),
+        generation: take("gen").parse().unwrap_or_default(),
         client_id: (!cid.is_empty()).then_some(cid),
         pending,
         id,
@@ -93,6 +97,9 @@ fn room_of(id: &RoomId, map: &HashMap<String, String>) -> Result<Room, StoreErro
 impl RedisStore {
     /// Connect lazily: the pool is built now, connections on first use.
     pub fn new(config: RedisConfig) -> Result<Self, StoreError> {
+        // TLS (rediss://) needs a process-wide rustls crypto provider; installing it twice is
+        // harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let redis = Redis::new(
             &config,
             Duration::from_millis(config.timeout_ms),
@@ -420,7 +427,7 @@ impl RedisStore {
             )));
         }
         Ok(Appended {
-            message: message_of(&m.room, id, &existing, pending == 1)?,
+            message: message_of(&m.room, id, existing, pending == 1)?,
             created: false,
         })
     }
@@ -526,9 +533,11 @@ impl RedisStore {
                 .cloned()
                 .zip(self.pending_of(room, &flagged).await?)
                 .collect();
-            for e in &entries {
+            let last_id = entries.last().map(|e| e.id.clone());
+            let full = entries.len() == batch;
+            for e in entries {
                 let is_pending = pending.get(&e.id).copied().unwrap_or(false);
-                let m = message_of(room, e.id.clone(), &e.map, is_pending)?;
+                let m = message_of(room, e.id, e.map, is_pending)?;
                 if viewer.can_see(&m) {
                     messages.push(m);
                     if messages.len() == q.limit {
@@ -536,8 +545,8 @@ impl RedisStore {
                     }
                 }
             }
-            match entries.last() {
-                Some(last) if entries.len() == batch => start = format!("({}", last.id),
+            match last_id {
+                Some(last) if full => start = format!("({last}"),
                 _ => break,
             }
         }
@@ -578,7 +587,7 @@ impl RedisStore {
                 .into_iter()
                 .next()
             {
-                out.push(message_of(room, e.id, &e.map, true)?);
+                out.push(message_of(room, e.id, e.map, true)?);
             }
         }
         Ok(out)

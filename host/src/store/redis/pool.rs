@@ -108,8 +108,11 @@ impl Redis {
             &config.master_name,
         ) {
             (Some(url), true, None) => {
-                let url =
+                let mut url =
                     with_credentials(url, config.username.as_deref(), config.password.as_deref());
+                if config.tls_insecure && url.starts_with("rediss://") && !url.contains('#') {
+                    url.push_str("#insecure");
+                }
                 let mut cfg = deadpool_redis::Config::from_url(url);
                 cfg.pool = Some(pool_config);
                 Pools::Single(
@@ -123,10 +126,16 @@ impl Redis {
                     master.clone(),
                     deadpool_redis::sentinel::SentinelServerType::Master,
                 );
-                if config.password.is_some() || config.username.is_some() {
+                if config.password.is_some() || config.username.is_some() || config.tls {
+                    use deadpool_redis::sentinel::TlsMode;
+                    let tls_mode = config.tls.then_some(if config.tls_insecure {
+                        TlsMode::Insecure
+                    } else {
+                        TlsMode::Secure
+                    });
                     cfg.node_connection_info =
                         Some(deadpool_redis::sentinel::SentinelNodeConnectionInfo {
-                            tls_mode: None,
+                            tls_mode,
                             redis_connection_info: Some(deadpool_redis::RedisConnectionInfo {
                                 db: 0,
                                 username: config.username.clone(),

@@ -1,0 +1,70 @@
+//! Plugin state in Redis is shared by every host: the rate-limit plugin, running in two
+//! independent hosts (engines, chains, connections) on one Redis, enforces one limit.
+
+use std::sync::Arc;
+
+use chowk_host::clock::SystemClock;
+use chowk_host::plugins::{Action, Chain, ChainContext, EngineOptions, Manifest, PluginEngine};
+use chowk_host::store::{RedisConfig, RedisStore};
+use chowk_tests::servers::RedisServer;
+use chowk_tests::{msg, plugins_dir};
+
+const RATE: &str = r#"
+version = 1
+[[plugins]]
+name = "rate-limit"
+path = "rate-limit.wasm"
+deadline_ms = 50
+[plugins.config]
+per_sender = { max = 3, window_ms = 60000 }
+"#;
+
+fn host(redis: &RedisServer, runtime: &tokio::runtime::Runtime) -> Chain {
+    let store = {
+        let _guard = runtime.enter();
+        let mut config = RedisConfig::url(redis.url());
+        config.state_timeout_ms = 40;
+        RedisStore::new(config).expect("config")
+    };
+    let ctx = ChainContext {
+        engine: Arc::new(PluginEngine::new(EngineOptions::default()).expect("engine")),
+        state: Arc::new(store.plugin_state(runtime.handle().clone())),
+        clock: Arc::new(SystemClock),
+    };
+    Chain::load(
+        &ctx,
+        &Manifest::parse(RATE).expect("manifest"),
+        &plugins_dir(),
+        1,
+    )
+    .expect("chain")
+}
+
+#[test]
+fn two_hosts_enforce_one_rate_limit() {
+    let redis = RedisServer::primary();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, b) = (host(&redis, &runtime), host(&redis, &runtime));
+    let m = msg("hello", "asha", "lobby");
+    let actions: Vec<Action> = [&a, &b, &a, &b]
+        .iter()
+        .map(|h| h.evaluate(&m).action)
+        .collect();
+    assert_eq!(
+        actions,
+        [Action::Allow, Action::Allow, Action::Allow, Action::Reject],
+        "limit 3 across both hosts"
+    );
+    let d = b.evaluate(&msg("hello", "ravi", "lobby"));
+    assert_eq!(
+        d.action,
+        Action::Allow,
+        "another sender is not limited: {d:?}"
+    );
+    let keys = chowk_tests::servers::raw_command(redis.port(), "KEYS chowk:pstate:rate-limit:*")
+        .expect("keys");
+    assert!(
+        keys.contains("chowk:pstate:rate-limit:sender:asha:"),
+        "state lives in Redis under the plugin's namespace: {keys}"
+    );
+}
