@@ -4,6 +4,8 @@
 //! Today this crate holds the plugin system ([`plugins`]) and the clock it runs on ([`clock`]);
 //! the HTTP API, storage and relay join it as their issues land (see ARCHITECTURE.md).
 
+pub mod chat;
 pub mod clock;
 pub mod plugins;
+pub mod relay;
 pub mod store;

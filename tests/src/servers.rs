@@ -399,3 +399,86 @@ fn field(reply: &str, name: &str) -> Option<u64> {
         .and_then(|i| lines.get(i + 1))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// One running `nats-server` (core NATS, JetStream enabled), on a free port.
+#[derive(Debug)]
+pub struct NatsServer {
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Start a server and wait until it accepts connections.
+    pub fn start() -> Self {
+        require_binary("nats-server", "nats-server");
+        let dir = tempfile::Builder::new()
+            .prefix("chowk-nats-")
+            .tempdir()
+            .expect("temp dir");
+        let mut server = NatsServer {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .arg("-l")
+            .arg(self.dir.path().join("nats.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("nats-server accepts connections", START_TIMEOUT, || {
+            TcpStream::connect(("127.0.0.1", port))
+                .and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                    let mut buf = [0u8; 4];
+                    s.read_exact(&mut buf)?;
+                    Ok(&buf == b"INFO")
+                })
+                .unwrap_or(false)
+        });
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop the server (SIGKILL).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

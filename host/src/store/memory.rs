@@ -26,6 +26,8 @@ struct RoomState {
     moderators: HashSet<String>,
     messages: BTreeMap<Id, StoredMessage>,
     client_ids: HashMap<(String, String), (String, u64)>,
+    relayed: Option<String>,
+    approved: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +35,7 @@ struct Inner {
     rooms: BTreeMap<RoomId, RoomState>,
     profiles: HashMap<String, Profile>,
     last_id: Id,
+    dirty: std::collections::BTreeSet<RoomId>,
 }
 
 /// In-memory rooms, messages and profiles.
@@ -80,6 +83,8 @@ impl MemoryStore {
                 moderators: HashSet::new(),
                 messages: BTreeMap::new(),
                 client_ids: HashMap::new(),
+                relayed: None,
+                approved: Vec::new(),
             },
         );
         Ok(room)
@@ -258,11 +263,98 @@ impl MemoryStore {
                     if let Some(m) = s.messages.get_mut(&key) {
                         m.pending = false;
                     }
+                    s.approved.push(id.to_owned());
                 }
                 Decision::Remove => {
                     s.messages.remove(&key);
                 }
             }
+            Ok(())
+        })
+    }
+
+    pub(super) fn find_client_id(
+        &self,
+        room: &RoomId,
+        sender: &str,
+        cid: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let now = self.clock.now_ms();
+        self.with_room(room, |s, _| {
+            let Some((id, exp)) = s.client_ids.get(&(sender.to_owned(), cid.to_owned())) else {
+                return Ok(None);
+            };
+            if *exp <= now {
+                return Ok(None);
+            }
+            Ok(parse_id(id).ok().and_then(|k| s.messages.get(&k).cloned()))
+        })
+    }
+
+    pub(super) fn mark_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        self.lock().dirty.insert(room.clone());
+        Ok(())
+    }
+
+    pub(super) fn dirty_rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+        Ok(self.lock().dirty.iter().cloned().collect())
+    }
+
+    pub(super) fn clear_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        self.lock().dirty.remove(room);
+        Ok(())
+    }
+
+    pub(super) fn relay_cursor(&self, room: &RoomId) -> Result<Option<String>, StoreError> {
+        self.with_room(room, |s, _| Ok(s.relayed.clone()))
+    }
+
+    pub(super) fn set_relay_cursor(&self, room: &RoomId, id: &str) -> Result<(), StoreError> {
+        self.with_room(room, |s, _| {
+            s.relayed = Some(id.to_owned());
+            Ok(())
+        })
+    }
+
+    pub(super) fn relay_batch(
+        &self,
+        room: &RoomId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let lower = match after {
+            Some(a) => Bound::Excluded(parse_id(a)?),
+            None => Bound::Unbounded,
+        };
+        self.with_room(room, |s, _| {
+            Ok(s.messages
+                .range((lower, Bound::Unbounded))
+                .take(limit)
+                .map(|(_, m)| m.clone())
+                .collect())
+        })
+    }
+
+    pub(super) fn approved_backlog(
+        &self,
+        room: &RoomId,
+        limit: usize,
+    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
+        self.with_room(room, |s, _| {
+            Ok(s.approved
+                .iter()
+                .take(limit)
+                .map(|id| {
+                    let m = parse_id(id).ok().and_then(|k| s.messages.get(&k).cloned());
+                    (id.clone(), m)
+                })
+                .collect())
+        })
+    }
+
+    pub(super) fn ack_approved(&self, room: &RoomId, n: usize) -> Result<(), StoreError> {
+        self.with_room(room, |s, _| {
+            s.approved.drain(..n.min(s.approved.len()));
             Ok(())
         })
     }

@@ -167,6 +167,16 @@ impl Store {
         dispatch!(self, s => s.append(message))
     }
 
+    /// The message `sender` stored with `client_id` in `room`, if it is remembered.
+    pub async fn find_client_id(
+        &self,
+        room: &RoomId,
+        sender: &str,
+        client_id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        dispatch!(self, s => s.find_client_id(room, sender, client_id))
+    }
+
     /// A page of history, newest first, as `viewer` may see it.
     pub async fn history(
         &self,
@@ -192,6 +202,55 @@ impl Store {
     ) -> Result<(), StoreError> {
         model::parse_id(id)?;
         dispatch!(self, s => s.moderate(room, id, decision))
+    }
+
+    /// Note that `room` has messages the relay may not have published yet.
+    pub async fn mark_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        dispatch!(self, s => s.mark_dirty(room))
+    }
+
+    /// Rooms marked dirty.
+    pub async fn dirty_rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+        dispatch!(self, s => s.dirty_rooms())
+    }
+
+    /// Unmark a room (before draining it, so a concurrent append marks it again).
+    pub async fn clear_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        dispatch!(self, s => s.clear_dirty(room))
+    }
+
+    /// The id of the last message the relay published in `room`.
+    pub async fn relay_cursor(&self, room: &RoomId) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.relay_cursor(room))
+    }
+
+    /// Move the relay's cursor.
+    pub async fn set_relay_cursor(&self, room: &RoomId, id: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_relay_cursor(room, id))
+    }
+
+    /// Messages after `after` (exclusive), oldest first, flagged ones included.
+    pub async fn relay_batch(
+        &self,
+        room: &RoomId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        dispatch!(self, s => s.relay_batch(room, after, limit))
+    }
+
+    /// Approved messages waiting to be relayed: `(id, message if still stored)`.
+    pub async fn approved_backlog(
+        &self,
+        room: &RoomId,
+        limit: usize,
+    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
+        dispatch!(self, s => s.approved_backlog(room, limit))
+    }
+
+    /// Drop the first `n` entries of the approved backlog.
+    pub async fn ack_approved(&self, room: &RoomId, n: usize) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ack_approved(room, n))
     }
 
     /// A user's profile.

@@ -10,6 +10,9 @@
 //! | `chowk:{room:R}:messages` | stream | messages; the stream id is the message id |
 //! | `chowk:{room:R}:pending` | set | ids of flagged messages awaiting a moderator |
 //! | `chowk:{room:R}:cid:<len>:<sender>:<client_id>` | string, TTL | message id of a client id |
+//! | `chowk:{room:R}:relayed` | string | id of the last message the relay published |
+//! | `chowk:{room:R}:approved` | list | ids approved by a moderator, waiting to be relayed |
+//! | `chowk:relay:dirty` | set | rooms with messages the relay may not have published |
 //! | `chowk:profile:<user>` | string (JSON) | the user's business profile |
 //! | `chowk:pstate:<plugin>:<key>` | string, TTL | plugin key-value state |
 
@@ -17,6 +20,8 @@ use crate::store::RoomId;
 
 /// Set of all room ids.
 pub const ROOMS: &str = "chowk:rooms";
+/// Rooms the relay should look at (a hint; the relay also scans every room periodically).
+pub const RELAY_DIRTY: &str = "chowk:relay:dirty";
 
 fn room(room: &RoomId, suffix: &str) -> String {
     format!("chowk:{{room:{room}}}:{suffix}")
@@ -45,6 +50,16 @@ pub fn messages(r: &RoomId) -> String {
 /// Pending (flagged) message ids.
 pub fn pending(r: &RoomId) -> String {
     room(r, "pending")
+}
+
+/// The relay's cursor: the last published message id.
+pub fn relayed(r: &RoomId) -> String {
+    room(r, "relayed")
+}
+
+/// Approved messages waiting to be relayed.
+pub fn approved(r: &RoomId) -> String {
+    room(r, "approved")
 }
 
 /// Client-id dedupe key; the sender's length prefix keeps `a:b`+`c` apart from `a`+`b:c`.

@@ -599,7 +599,11 @@ impl RedisStore {
         id: &str,
         decision: Decision,
     ) -> Result<(), StoreError> {
-        let (pending, messages) = (keys::pending(room), keys::messages(room));
+        let (pending, messages, approved) = (
+            keys::pending(room),
+            keys::messages(room),
+            keys::approved(room),
+        );
         let verb = match decision {
             Decision::Approve => "approve",
             Decision::Remove => "remove",
@@ -609,7 +613,7 @@ impl RedisStore {
             .redis
             .run(|mut c| {
                 let mut inv = scripts::MODERATE.key(&pending);
-                inv.key(&messages).arg(&id_owned).arg(verb);
+                inv.key(&messages).key(&approved).arg(&id_owned).arg(verb);
                 async move {
                     let r = inv.invoke_async(&mut c).await;
                     (c, r)
@@ -621,6 +625,141 @@ impl RedisStore {
         } else {
             Err(StoreError::NotFound(format!("flagged message {id}")))
         }
+    }
+
+    /// Run one command with no result conversion beyond `T`.
+    async fn command<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        cmd: redis::Cmd,
+    ) -> Result<T, StoreError> {
+        self.redis
+            .run(|mut c| {
+                let cmd = cmd.clone();
+                async move {
+                    let r = cmd.query_async(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await
+    }
+
+    pub(super) async fn find_client_id(
+        &self,
+        room: &RoomId,
+        sender: &str,
+        cid: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(keys::client_id(room, sender, cid));
+        let Some(id) = self.command::<Option<String>>(cmd).await? else {
+            return Ok(None);
+        };
+        let Some(entry) = self
+            .range(room, false, (&id, &id), 1, false)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let pending = self
+            .pending_of(room, std::slice::from_ref(&id))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false);
+        message_of(room, entry.id, entry.map, pending).map(Some)
+    }
+
+    pub(super) async fn mark_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SADD");
+        cmd.arg(keys::RELAY_DIRTY).arg(room.as_str());
+        self.command::<i64>(cmd).await.map(drop)
+    }
+
+    pub(super) async fn dirty_rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(keys::RELAY_DIRTY);
+        let ids: Vec<String> = self.command(cmd).await?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| RoomId::new(id).ok())
+            .collect())
+    }
+
+    pub(super) async fn clear_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SREM");
+        cmd.arg(keys::RELAY_DIRTY).arg(room.as_str());
+        self.command::<i64>(cmd).await.map(drop)
+    }
+
+    pub(super) async fn relay_cursor(&self, room: &RoomId) -> Result<Option<String>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(keys::relayed(room));
+        self.command(cmd).await
+    }
+
+    pub(super) async fn set_relay_cursor(&self, room: &RoomId, id: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(keys::relayed(room)).arg(id);
+        self.command::<()>(cmd).await
+    }
+
+    pub(super) async fn relay_batch(
+        &self,
+        room: &RoomId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
+        let entries = self.range(room, false, (&start, "+"), limit, true).await?;
+        let flagged: Vec<String> = entries
+            .iter()
+            .filter(|e| str_of(&e.map, "action") == "flag")
+            .map(|e| e.id.clone())
+            .collect();
+        let pending: HashMap<String, bool> = flagged
+            .iter()
+            .cloned()
+            .zip(self.pending_of(room, &flagged).await?)
+            .collect();
+        entries
+            .into_iter()
+            .map(|e| {
+                let p = pending.get(&e.id).copied().unwrap_or(false);
+                message_of(room, e.id, e.map, p)
+            })
+            .collect()
+    }
+
+    pub(super) async fn approved_backlog(
+        &self,
+        room: &RoomId,
+        limit: usize,
+    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
+        let mut cmd = redis::cmd("LRANGE");
+        cmd.arg(keys::approved(room))
+            .arg(0)
+            .arg(limit.saturating_sub(1));
+        let ids: Vec<String> = self.command(cmd).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let m = self
+                .range(room, false, (&id, &id), 1, false)
+                .await?
+                .into_iter()
+                .next()
+                .map(|e| message_of(room, e.id, e.map, false))
+                .transpose()?;
+            out.push((id, m));
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn ack_approved(&self, room: &RoomId, n: usize) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("LTRIM");
+        cmd.arg(keys::approved(room)).arg(n).arg(-1);
+        self.command::<()>(cmd).await
     }
 
     pub(super) async fn profile(&self, user: &str) -> Result<Profile, StoreError> {

@@ -56,14 +56,17 @@ return 1
     )
 });
 
-/// Settle a flagged message. KEYS: pending, messages. ARGV: id, `approve`/`remove`.
-/// Returns 1 if it was pending.
+/// Settle a flagged message. KEYS: pending, messages, approved. ARGV: id, `approve`/`remove`.
+/// Returns 1 if it was pending. An approved id is queued for the relay.
 pub static MODERATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local was = redis.call('SREM', KEYS[1], ARGV[1])
 if was == 1 and ARGV[2] == 'remove' then
   redis.call('XDEL', KEYS[2], ARGV[1])
+end
+if was == 1 and ARGV[2] == 'approve' then
+  redis.call('RPUSH', KEYS[3], ARGV[1])
 end
 return was
 "#,

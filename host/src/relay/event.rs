@@ -1,0 +1,81 @@
+//! JSON shapes published on NATS (the same shape the HTTP API returns for a message).
+
+use serde::Serialize;
+
+use crate::plugins::Decision;
+use crate::store::{StoredAction, StoredMessage};
+
+/// A message as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    /// Message id (stream id).
+    pub id: String,
+    /// Room.
+    pub room: String,
+    /// Sender.
+    pub sender: String,
+    /// Text after rewrites.
+    pub text: String,
+    /// Receive time, ms since the epoch.
+    pub time: u64,
+    /// `allow`, `rewrite` or `flag`.
+    pub action: StoredAction,
+    /// Total spam score.
+    pub score: f64,
+    /// Why the chain decided as it did (plugin, rule, detail).
+    pub reasons: serde_json::Value,
+    /// Chain generation that judged it.
+    pub generation: u64,
+    /// Whether it waits for a moderator.
+    pub pending: bool,
+}
+
+impl From<&StoredMessage> for MessageView {
+    fn from(m: &StoredMessage) -> Self {
+        let trace: serde_json::Value = serde_json::from_str(&m.trace).unwrap_or_default();
+        MessageView {
+            id: m.id.clone(),
+            room: m.room.to_string(),
+            sender: m.sender.clone(),
+            text: m.text.clone(),
+            time: m.time_ms,
+            action: m.action,
+            score: m.score,
+            reasons: trace
+                .get("reasons")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!([])),
+            generation: m.generation,
+            pending: m.pending,
+        }
+    }
+}
+
+/// What moderators' tools receive on `chowk.room.<room>.moderation`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModerationEvent {
+    /// Stored but held for a moderator.
+    Flagged {
+        /// The message.
+        message: MessageView,
+        /// The full decision trace (JSON as stored).
+        trace: serde_json::Value,
+    },
+    /// Refused; not stored.
+    Rejected {
+        /// Room.
+        room: String,
+        /// Sender.
+        sender: String,
+        /// Text as sent.
+        text: String,
+        /// The chain's decision with its trace.
+        decision: Decision,
+    },
+}
+
+/// The decision trace stored with a message: reasons and per-plugin runs.
+pub fn stored_trace(d: &Decision) -> String {
+    serde_json::json!({"reasons": d.reasons, "trace": d.trace}).to_string()
+}

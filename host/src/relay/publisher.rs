@@ -1,0 +1,220 @@
+//! The relay: publishes stored messages to NATS from a per-room cursor kept in the store.
+//!
+//! After every append the room is marked dirty and the relay is poked; it drains each dirty
+//! room from its cursor (`chowk:{room:R}:relayed`) in batches, publishes, waits for the server
+//! to confirm the batch (flush), and only then moves the cursor. Visible messages go to
+//! `chowk.room.<room>.messages` (header `Nats-Msg-Id` = message id), flagged ones to
+//! `.moderation`, and approved ones to `.messages` when approved. Without a poke it polls the
+//! dirty set every second (other hosts' appends), and every 10 s and at start it scans every
+//! room, which covers a host that died between storing and marking.
+//! Delivery is at least once: subscribers dedupe on `Nats-Msg-Id`. While NATS is down the
+//! backlog stays in the store, not in memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use tokio::sync::Notify;
+
+use super::event::{MessageView, ModerationEvent};
+use super::{subjects, NatsConfig, RelayError};
+use crate::store::{RoomId, Store, StoredMessage};
+
+/// Messages published per batch (one flush, one cursor update).
+const BATCH: usize = 100;
+
+/// Wakes the relay after an append.
+#[derive(Debug, Clone, Default)]
+pub struct RelayHandle(Arc<Notify>);
+
+impl RelayHandle {
+    /// There is something new to relay.
+    pub fn poke(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The relay task.
+#[derive(Debug)]
+pub struct Relay {
+    store: Arc<Store>,
+    client: async_nats::Client,
+    wake: RelayHandle,
+    flush_timeout: Duration,
+    poll_every: Duration,
+    scan_every: Duration,
+}
+
+impl Relay {
+    /// A relay publishing with `client`.
+    pub fn new(store: Arc<Store>, client: async_nats::Client, config: &NatsConfig) -> Self {
+        Relay {
+            store,
+            client,
+            wake: RelayHandle::default(),
+            flush_timeout: Duration::from_millis(config.flush_timeout_ms),
+            poll_every: Duration::from_secs(1),
+            scan_every: Duration::from_secs(10),
+        }
+    }
+
+    /// The handle appends use to wake this relay.
+    pub fn handle(&self) -> RelayHandle {
+        self.wake.clone()
+    }
+
+    /// Relay until `shutdown` resolves, then drain once more.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut last_scan: Option<Instant> = None;
+        loop {
+            let full = last_scan.is_none_or(|t| t.elapsed() >= self.scan_every);
+            let pause = match self.drain(full).await {
+                Ok(_) => {
+                    if full {
+                        last_scan = Some(Instant::now());
+                    }
+                    self.poll_every
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay could not publish; retrying");
+                    Duration::from_millis(250)
+                }
+            };
+            tokio::select! {
+                _ = self.wake.0.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = &mut shutdown => {
+                    if let Err(e) = self.drain(false).await {
+                        tracing::warn!(error = %e, "relay stopped with messages left; the next host to start relays them");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Publish everything not yet relayed in the dirty rooms (every room with `full_scan`).
+    /// Returns how many messages were published.
+    pub async fn drain(&self, full_scan: bool) -> Result<usize, RelayError> {
+        let rooms: Vec<RoomId> = if full_scan {
+            self.store
+                .rooms()
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        } else {
+            self.store.dirty_rooms().await?
+        };
+        let mut published = 0;
+        for room in rooms {
+            // Unmark first: an append that lands while we drain marks the room again.
+            self.store.clear_dirty(&room).await?;
+            match self.drain_room(&room).await {
+                Ok(n) => published += n,
+                Err(e) => {
+                    let _ = self.store.mark_dirty(&room).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(published)
+    }
+
+    async fn drain_room(&self, room: &RoomId) -> Result<usize, RelayError> {
+        let mut published = 0;
+        loop {
+            let cursor = self.store.relay_cursor(room).await?;
+            let batch = self
+                .store
+                .relay_batch(room, cursor.as_deref(), BATCH)
+                .await?;
+            let Some(last) = batch.last().map(|m| m.id.clone()) else {
+                break;
+            };
+            for m in &batch {
+                self.publish_stored(m).await?;
+            }
+            self.flush().await?;
+            self.store.set_relay_cursor(room, &last).await?;
+            published += batch.len();
+            if batch.len() < BATCH {
+                break;
+            }
+        }
+        loop {
+            let approved = self.store.approved_backlog(room, BATCH).await?;
+            if approved.is_empty() {
+                break;
+            }
+            for m in approved.iter().filter_map(|(_, m)| m.as_ref()) {
+                self.publish_message(m).await?;
+            }
+            self.flush().await?;
+            self.store.ack_approved(room, approved.len()).await?;
+            published += approved.len();
+        }
+        Ok(published)
+    }
+
+    async fn publish_stored(&self, m: &StoredMessage) -> Result<(), RelayError> {
+        if m.pending {
+            let event = ModerationEvent::Flagged {
+                message: MessageView::from(m),
+                trace: serde_json::from_str(&m.trace).unwrap_or_default(),
+            };
+            publish_json(
+                &self.client,
+                subjects::moderation(&m.room),
+                Some(&m.id),
+                &event,
+            )
+            .await
+        } else {
+            self.publish_message(m).await
+        }
+    }
+
+    async fn publish_message(&self, m: &StoredMessage) -> Result<(), RelayError> {
+        publish_json(
+            &self.client,
+            subjects::messages(&m.room),
+            Some(&m.id),
+            &MessageView::from(m),
+        )
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), RelayError> {
+        match tokio::time::timeout(self.flush_timeout, self.client.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
+            Err(_) => Err(RelayError::Nats(format!(
+                "server did not confirm within {} ms",
+                self.flush_timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+/// Publish a JSON value, with `Nats-Msg-Id` when an id is given.
+pub async fn publish_json(
+    client: &async_nats::Client,
+    subject: String,
+    id: Option<&str>,
+    value: &impl serde::Serialize,
+) -> Result<(), RelayError> {
+    let payload = serde_json::to_vec(value).map_err(|e| RelayError::Nats(e.to_string()))?;
+    let result = match id {
+        Some(id) => {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id);
+            client
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+        }
+        None => client.publish(subject, payload.into()).await,
+    };
+    result.map_err(|e| RelayError::Nats(e.to_string()))
+}

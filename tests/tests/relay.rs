@@ -1,0 +1,390 @@
+//! Relay and ingest over a real `nats-server` and a real Redis: subscribers receive exactly the
+//! accepted messages in order; flagged and rejected ones go to moderation; ingest is shared by
+//! a queue group and answers malformed requests; a NATS outage or a host that dies between
+//! storing and publishing loses nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chowk_host::chat::Chat;
+use chowk_host::clock::SystemClock;
+use chowk_host::plugins::{Chain, ChainContext, Manifest, MemoryState};
+use chowk_host::relay::ingest::Ingest;
+use chowk_host::relay::{NatsConfig, Relay};
+use chowk_host::store::{
+    Decision, NewMessage, NewRoom, RedisConfig, RedisStore, RoomId, Store, StoredAction, Visibility,
+};
+use chowk_tests::servers::{NatsServer, RedisServer};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+const CHAIN: &str = r#"
+version = 1
+[chain]
+flag_at = 3.5
+reject_at = 8.0
+[[plugins]]
+name = "keyword-filter"
+path = "keyword-filter.wasm"
+[[plugins.config.lists]]
+name = "l"
+action = "reject"
+terms = ["blocked"]
+[[plugins]]
+name = "spam-rules"
+path = "spam-rules.wasm"
+"#;
+
+/// One Chowk host: chat service, relay and ingest, on shared Redis and NATS.
+struct Host {
+    chat: Arc<Chat>,
+    ingest: Arc<Ingest>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn start_host(redis: &RedisServer, nats: &NatsServer, relay_on: bool) -> Host {
+    let store = Arc::new(Store::Redis(
+        RedisStore::new(RedisConfig::url(redis.url())).expect("store"),
+    ));
+    let clock = Arc::new(SystemClock);
+    let ctx = ChainContext {
+        engine: chowk_tests::engine(),
+        state: Arc::new(MemoryState::new(clock.clone())),
+        clock: clock.clone(),
+    };
+    let chain = Chain::load(
+        &ctx,
+        &Manifest::parse(CHAIN).expect("manifest"),
+        &chowk_tests::plugins_dir(),
+        1,
+    )
+    .expect("chain");
+    let config = NatsConfig::url(nats.url());
+    let client = config.connect("chowk-test").await.expect("nats");
+    let relay = Relay::new(store.clone(), client.clone(), &config);
+    let chat = Arc::new(Chat::new(
+        store,
+        Arc::new(ArcSwap::from_pointee(chain)),
+        clock,
+        Some(relay.handle()),
+        Some(client.clone()),
+    ));
+    let ingest = Arc::new(Ingest::new(chat.clone(), client));
+    let (stop, rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn({
+        let ingest = ingest.clone();
+        let rx = rx.clone();
+        async move {
+            ingest.run(stopped(rx)).await.expect("ingest runs");
+        }
+    })];
+    if relay_on {
+        tasks.push(tokio::spawn(relay.run(stopped(rx))));
+    }
+    Host {
+        chat,
+        ingest,
+        stop,
+        tasks,
+    }
+}
+
+impl Host {
+    async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.await.expect("task ends cleanly");
+        }
+    }
+}
+
+async fn room(store: &Store, id: &str) -> RoomId {
+    let id = RoomId::new(id).expect("id");
+    store
+        .create_room(NewRoom {
+            id: id.clone(),
+            name: id.to_string(),
+            description: String::new(),
+            visibility: Visibility::Open,
+            retention: 10_000,
+        })
+        .await
+        .expect("room");
+    id
+}
+
+/// Collect `n` distinct messages (by `Nats-Msg-Id`, or payload when absent) within 20 s.
+async fn collect(sub: &mut async_nats::Subscriber, n: usize) -> Vec<serde_json::Value> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        let msg = tokio::time::timeout_at(deadline, sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived: {out:?}", out.len()))
+            .expect("subscription open");
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| String::from_utf8_lossy(&msg.payload).into_owned());
+        if seen.insert(id) {
+            out.push(serde_json::from_slice(&msg.payload).expect("JSON payload"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_get_exactly_the_accepted_messages_in_order() {
+    let (redis, nats) = (RedisServer::primary(), NatsServer::start());
+    let host = start_host(&redis, &nats, true).await;
+    let r = room(&host.chat.store, "bazaar").await;
+    let watcher = async_nats::connect(nats.url()).await.expect("subscriber");
+    let mut messages = watcher
+        .subscribe("chowk.room.bazaar.messages")
+        .await
+        .expect("sub");
+    let mut moderation = watcher
+        .subscribe("chowk.room.bazaar.moderation")
+        .await
+        .expect("sub");
+    watcher.flush().await.expect("flush");
+
+    let mut accepted = Vec::new();
+    for i in 0..10 {
+        let p = host
+            .chat
+            .post(&r, "asha", format!("rate update {i}"), None)
+            .await
+            .expect("post");
+        accepted.push(p.message.id);
+        if i == 4 {
+            host.chat
+                .post(&r, "asha", "this is blocked".into(), None)
+                .await
+                .expect_err("rejected");
+        }
+    }
+    let flagged = host
+        .chat
+        .post(
+            &r,
+            "spammer",
+            "Congrats! You won a prize, reply to claim".into(),
+            None,
+        )
+        .await
+        .expect("flagged, stored");
+    assert!(flagged.message.pending);
+
+    let got = collect(&mut messages, 10).await;
+    let ids: Vec<&str> = got.iter().map(|m| m["id"].as_str().expect("id")).collect();
+    assert_eq!(
+        ids,
+        accepted.iter().map(String::as_str).collect::<Vec<_>>(),
+        "in order, nothing else"
+    );
+    assert_eq!(got[3]["text"], "rate update 3");
+    assert_eq!(got[3]["sender"], "asha");
+
+    let events = collect(&mut moderation, 2).await;
+    let kinds: HashSet<&str> = events
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, HashSet::from(["rejected", "flagged"]), "{events:?}");
+
+    host.chat
+        .store
+        .moderate(&r, &flagged.message.id, Decision::Approve)
+        .await
+        .expect("approve");
+    host.chat.store.mark_dirty(&r).await.expect("mark");
+    let approved = collect(&mut messages, 1).await;
+    assert_eq!(
+        approved[0]["id"],
+        flagged.message.id.as_str(),
+        "approved messages are relayed"
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_is_shared_by_a_queue_group_and_answers_bad_requests() {
+    let (redis, nats) = (RedisServer::primary(), NatsServer::start());
+    let (a, b) = (
+        start_host(&redis, &nats, true).await,
+        start_host(&redis, &nats, true).await,
+    );
+    room(&a.chat.store, "ingest").await;
+    let service = async_nats::connect(nats.url()).await.expect("client");
+    for i in 0..20 {
+        let body = serde_json::json!({"sender": "erp-bot", "text": format!("stock update {i}"), "client_id": format!("erp-{i}")});
+        let reply = service
+            .request("chowk.ingest.ingest", body.to_string().into())
+            .await
+            .expect("reply");
+        let reply: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
+        assert_eq!(reply["created"], true, "{reply}");
+        assert_eq!(reply["message"]["text"], format!("stock update {i}"));
+    }
+    assert_eq!(
+        a.ingest.handled() + b.ingest.handled(),
+        20,
+        "each request handled once"
+    );
+    assert!(
+        a.ingest.handled() > 0 && b.ingest.handled() > 0,
+        "both hosts took a share: {} / {}",
+        a.ingest.handled(),
+        b.ingest.handled()
+    );
+
+    // A retry with the same client id returns the original.
+    let again =
+        serde_json::json!({"sender": "erp-bot", "text": "stock update 3", "client_id": "erp-3"});
+    let reply = service
+        .request("chowk.ingest.ingest", again.to_string().into())
+        .await
+        .expect("reply");
+    let reply: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    assert_eq!(reply["created"], false, "{reply}");
+
+    for (subject, body, code) in [
+        ("chowk.ingest.ingest", "not json", "invalid_request"),
+        (
+            "chowk.ingest.ingest",
+            r#"{"sender": "x"}"#,
+            "invalid_request",
+        ),
+        (
+            "chowk.ingest.ingest",
+            r#"{"sender": "x", "text": "hi", "colour": 1}"#,
+            "invalid_request",
+        ),
+        (
+            "chowk.ingest.nowhere",
+            r#"{"sender": "x", "text": "hi"}"#,
+            "not_found",
+        ),
+        (
+            "chowk.ingest.ingest",
+            r#"{"sender": "x", "text": "blocked word"}"#,
+            "rejected",
+        ),
+        (
+            "chowk.ingest.ingest",
+            r#"{"sender": "x", "text": "  "}"#,
+            "invalid_request",
+        ),
+    ] {
+        let reply = service
+            .request(subject.to_owned(), body.to_owned().into())
+            .await
+            .expect("an error reply, not silence");
+        let reply: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
+        assert_eq!(reply["error"]["code"], code, "{body}: {reply}");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_acknowledged_while_nats_is_down_arrive_after_it_returns() {
+    let (redis, mut nats) = (RedisServer::primary(), NatsServer::start());
+    let host = start_host(&redis, &nats, true).await;
+    let r = room(&host.chat.store, "outage").await;
+    let watcher = async_nats::connect(nats.url()).await.expect("subscriber");
+    let mut sub = watcher
+        .subscribe("chowk.room.outage.messages")
+        .await
+        .expect("sub");
+    watcher.flush().await.expect("flush");
+    for i in 0..5 {
+        host.chat
+            .post(&r, "asha", format!("before {i}"), None)
+            .await
+            .expect("post");
+    }
+    assert_eq!(collect(&mut sub, 5).await.len(), 5);
+
+    nats.stop();
+    for i in 0..10 {
+        host.chat
+            .post(&r, "asha", format!("during {i}"), None)
+            .await
+            .expect("stored and acknowledged while NATS is down");
+    }
+    nats.restart();
+    let got = collect(&mut sub, 10).await;
+    let texts: Vec<&str> = got
+        .iter()
+        .map(|m| m["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        texts,
+        (0..10).map(|i| format!("during {i}")).collect::<Vec<_>>(),
+        "every acknowledged message, in order"
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_by_a_host_that_died_before_publishing_is_relayed_by_the_next() {
+    let (redis, nats) = (RedisServer::primary(), NatsServer::start());
+    // The first host stores but never publishes: its relay is not running (it "died").
+    let dead = start_host(&redis, &nats, false).await;
+    let r = room(&dead.chat.store, "crash").await;
+    let stored = dead
+        .chat
+        .post(&r, "asha", "stored, then the host died".into(), None)
+        .await
+        .expect("post");
+    // Even the dirty mark may be lost in a crash; the next relay's startup scan finds it.
+    dead.chat.store.clear_dirty(&r).await.expect("clear");
+    dead.shutdown().await;
+
+    let watcher = async_nats::connect(nats.url()).await.expect("subscriber");
+    let mut sub = watcher
+        .subscribe("chowk.room.crash.messages")
+        .await
+        .expect("sub");
+    watcher.flush().await.expect("flush");
+    let next = start_host(&redis, &nats, true).await;
+    let got = collect(&mut sub, 1).await;
+    assert_eq!(got[0]["id"], stored.message.id.as_str());
+    // A direct append (as another host would do) is relayed too.
+    let direct = next
+        .chat
+        .store
+        .append(NewMessage {
+            room: r.clone(),
+            sender: "ravi".into(),
+            text: "appended elsewhere".into(),
+            time_ms: 1,
+            action: StoredAction::Allow,
+            score: 0.0,
+            trace: "{}".into(),
+            generation: 1,
+            client_id: None,
+        })
+        .await
+        .expect("append");
+    next.chat.store.mark_dirty(&r).await.expect("mark");
+    let got = collect(&mut sub, 1).await;
+    assert_eq!(got[0]["id"], direct.message.id.as_str());
+    next.shutdown().await;
+}
