@@ -54,6 +54,10 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 async fn start_host(redis: &RedisServer, nats: &NatsServer, relay_on: bool) -> Host {
+    start_host_with(redis, NatsConfig::url(nats.url()), relay_on).await
+}
+
+async fn start_host_with(redis: &RedisServer, config: NatsConfig, relay_on: bool) -> Host {
     let store = Arc::new(Store::Redis(
         RedisStore::new(RedisConfig::url(redis.url())).expect("store"),
     ));
@@ -70,7 +74,6 @@ async fn start_host(redis: &RedisServer, nats: &NatsServer, relay_on: bool) -> H
         1,
     )
     .expect("chain");
-    let config = NatsConfig::url(nats.url());
     let client = config.connect("chowk-test").await.expect("nats");
     let relay = Relay::new(store.clone(), client.clone(), &config);
     let chat = Arc::new(Chat::new(
@@ -387,4 +390,88 @@ async fn a_message_stored_by_a_host_that_died_before_publishing_is_relayed_by_th
     let got = collect(&mut sub, 1).await;
     assert_eq!(got[0]["id"], direct.message.id.as_str());
     next.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_jetstream_late_subscribers_replay_and_republishing_is_deduplicated() {
+    let (redis, nats) = (RedisServer::primary(), NatsServer::start());
+    let mut config = NatsConfig::url(nats.url());
+    config.jetstream = true;
+    let host = start_host_with(&redis, config, true).await;
+    let r = room(&host.chat.store, "replay").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            host.chat
+                .post(&r, "asha", format!("js {i}"), None)
+                .await
+                .expect("post")
+                .message
+                .id,
+        );
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("client"));
+    let mut stream = js
+        .get_stream(chowk_host::relay::publisher::JETSTREAM_STREAM)
+        .await
+        .expect("stream created by the relay");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while stream.info().await.expect("info").state.messages < 5 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("all five captured");
+
+    // The relay publishes everything again (as after a crash before its cursor moved):
+    // JetStream drops the duplicates by Nats-Msg-Id.
+    host.chat
+        .store
+        .set_relay_cursor(&r, "0-0")
+        .await
+        .expect("rewind");
+    host.chat.store.mark_dirty(&r).await.expect("mark");
+    host.chat
+        .post(&r, "asha", "js 5".into(), None)
+        .await
+        .expect("post");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while stream.info().await.expect("info").state.messages < 6 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the sixth arrives");
+    assert_eq!(
+        stream.info().await.expect("info").state.messages,
+        6,
+        "no duplicates"
+    );
+
+    // A subscriber that comes late replays from the stream.
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: "chowk.room.replay.messages".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut replayed = Vec::new();
+    while let Some(m) = batch.next().await {
+        let m = m.expect("message");
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+        replayed.push(v["text"].as_str().expect("text").to_owned());
+    }
+    assert_eq!(
+        replayed,
+        (0..6).map(|i| format!("js {i}")).collect::<Vec<_>>()
+    );
+    host.shutdown().await;
 }

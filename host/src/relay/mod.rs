@@ -42,13 +42,26 @@ pub struct NatsConfig {
     /// Require TLS.
     #[serde(default)]
     pub tls_required: bool,
-    /// How long one publish batch may take to be confirmed by the server (flush), ms.
+    /// Also capture `chowk.room.>` in a JetStream stream (`CHOWK_ROOMS`) and publish with
+    /// acknowledgements, so late subscribers can replay; `Nats-Msg-Id` deduplicates republished
+    /// messages within `duplicate_window_s`.
+    #[serde(default)]
+    pub jetstream: bool,
+    /// JetStream duplicate window, s.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window_s: u64,
+    /// How long one publish batch may take to be confirmed by the server (flush or JetStream
+    /// acks), ms.
     #[serde(default = "default_flush_timeout")]
     pub flush_timeout_ms: u64,
 }
 
 fn default_flush_timeout() -> u64 {
     1_000
+}
+
+fn default_duplicate_window() -> u64 {
+    600
 }
 
 impl NatsConfig {
@@ -63,6 +76,8 @@ impl NatsConfig {
             nkey: None,
             credentials: None,
             tls_required: false,
+            jetstream: false,
+            duplicate_window_s: default_duplicate_window(),
             flush_timeout_ms: default_flush_timeout(),
         }
     }

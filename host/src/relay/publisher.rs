@@ -34,11 +34,17 @@ impl RelayHandle {
     }
 }
 
+/// The JetStream stream that captures every room subject (with `[nats] jetstream = true`).
+pub const JETSTREAM_STREAM: &str = "CHOWK_ROOMS";
+
 /// The relay task.
 #[derive(Debug)]
 pub struct Relay {
     store: Arc<Store>,
     client: async_nats::Client,
+    jetstream: Option<async_nats::jetstream::Context>,
+    acks: tokio::sync::Mutex<Vec<async_nats::jetstream::context::PublishAckFuture>>,
+    duplicate_window: Duration,
     wake: RelayHandle,
     flush_timeout: Duration,
     poll_every: Duration,
@@ -50,6 +56,11 @@ impl Relay {
     pub fn new(store: Arc<Store>, client: async_nats::Client, config: &NatsConfig) -> Self {
         Relay {
             store,
+            jetstream: config
+                .jetstream
+                .then(|| async_nats::jetstream::new(client.clone())),
+            acks: tokio::sync::Mutex::default(),
+            duplicate_window: Duration::from_secs(config.duplicate_window_s),
             client,
             wake: RelayHandle::default(),
             flush_timeout: Duration::from_millis(config.flush_timeout_ms),
@@ -63,11 +74,34 @@ impl Relay {
         self.wake.clone()
     }
 
+    /// With JetStream: create the stream capturing `chowk.room.>` if it does not exist.
+    pub async fn ensure_stream(&self) -> Result<(), RelayError> {
+        let Some(js) = &self.jetstream else {
+            return Ok(());
+        };
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: JETSTREAM_STREAM.into(),
+            subjects: vec!["chowk.room.>".into()],
+            duplicate_window: self.duplicate_window,
+            ..Default::default()
+        })
+        .await
+        .map(drop)
+        .map_err(|e| RelayError::Nats(format!("JetStream stream {JETSTREAM_STREAM}: {e}")))
+    }
+
     /// Relay until `shutdown` resolves, then drain once more.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut last_scan: Option<Instant> = None;
+        let mut stream_ready = false;
         loop {
+            if !stream_ready {
+                match self.ensure_stream().await {
+                    Ok(()) => stream_ready = true,
+                    Err(e) => tracing::warn!(error = %e, "relay waits for JetStream"),
+                }
+            }
             let full = last_scan.is_none_or(|t| t.elapsed() >= self.scan_every);
             let pause = match self.drain(full).await {
                 Ok(_) => {
@@ -164,10 +198,11 @@ impl Relay {
                 message: MessageView::from(m),
                 trace: serde_json::from_str(&m.trace).unwrap_or_default(),
             };
-            publish_json(
-                &self.client,
+            // Its own dedupe id: the message itself is published to `.messages` with its id
+            // once approved, and JetStream dedupes across the whole stream.
+            self.publish(
                 subjects::moderation(&m.room),
-                Some(&m.id),
+                &format!("{}:flagged", m.id),
                 &event,
             )
             .await
@@ -177,16 +212,47 @@ impl Relay {
     }
 
     async fn publish_message(&self, m: &StoredMessage) -> Result<(), RelayError> {
-        publish_json(
-            &self.client,
-            subjects::messages(&m.room),
-            Some(&m.id),
-            &MessageView::from(m),
-        )
-        .await
+        self.publish(subjects::messages(&m.room), &m.id, &MessageView::from(m))
+            .await
     }
 
+    /// Publish with `Nats-Msg-Id`: core NATS, or JetStream keeping the ack for [`Self::flush`].
+    async fn publish(
+        &self,
+        subject: String,
+        id: &str,
+        value: &impl serde::Serialize,
+    ) -> Result<(), RelayError> {
+        let Some(js) = &self.jetstream else {
+            return publish_json(&self.client, subject, Some(id), value).await;
+        };
+        let payload = serde_json::to_vec(value).map_err(|e| RelayError::Nats(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id);
+        let ack = js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(|e| RelayError::Nats(e.to_string()))?;
+        self.acks.lock().await.push(ack);
+        Ok(())
+    }
+
+    /// Wait until the server has everything published so far: JetStream acks (a batch holds
+    /// at most 100, far below the client's limit of unacknowledged publishes), or a flush.
     async fn flush(&self) -> Result<(), RelayError> {
+        if self.jetstream.is_some() {
+            let acks = std::mem::take(&mut *self.acks.lock().await);
+            let all = futures::future::try_join_all(
+                acks.into_iter().map(std::future::IntoFuture::into_future),
+            );
+            return match tokio::time::timeout(self.flush_timeout, all).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
+                Err(_) => Err(RelayError::Nats(
+                    "JetStream did not acknowledge in time".into(),
+                )),
+            };
+        }
         match tokio::time::timeout(self.flush_timeout, self.client.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
