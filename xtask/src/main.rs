@@ -24,7 +24,7 @@ enum Command {
     /// Formatting and clippy checks over both workspaces, as CI runs them.
     Lint,
     /// Build the plugins, then run the benchmarks: the plugin chain (wasm vs native, loop
-    /// interruption) and the store (vs bare Redis commands).
+    /// interruption), the store (vs bare Redis commands) and the relay (vs bare NATS).
     Bench,
     /// Build, then run `chowk eval` on a labelled `label<TAB>text` corpus and print recall and
     /// false-positive rate (default corpus: ../shared/corpus/sms-spam.tsv).
@@ -91,7 +91,8 @@ fn main() -> Result<()> {
         Command::Bench => {
             plugins::build(&root)?;
             shell::cargo(&["bench", "--locked", "-p", "chowk-host", "--bench", "chain"])?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "store"])
+            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "store"])?;
+            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "relay"])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
     }
