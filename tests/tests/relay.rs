@@ -305,24 +305,25 @@ async fn ingest_is_shared_by_a_queue_group_and_answers_bad_requests() {
     b.shutdown().await;
 }
 
+/// Core NATS drops messages for a subscriber that is itself disconnected, so the outage is
+/// checked where nothing can be missed by timing: the JetStream stream (on disk, so it survives
+/// the restart) must end up with every acknowledged message exactly once, in order, and a
+/// subscriber that comes afterwards replays them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_acknowledged_while_nats_is_down_arrive_after_it_returns() {
     let (redis, mut nats) = (RedisServer::primary(), NatsServer::start());
-    let host = start_host(&redis, &nats, true).await;
+    let mut config = NatsConfig::url(nats.url());
+    config.jetstream = true;
+    let host = start_host_with(&redis, config, true).await;
     let r = room(&host.chat.store, "outage").await;
-    let watcher = async_nats::connect(nats.url()).await.expect("subscriber");
-    let mut sub = watcher
-        .subscribe("chowk.room.outage.messages")
-        .await
-        .expect("sub");
-    watcher.flush().await.expect("flush");
     for i in 0..5 {
         host.chat
             .post(&r, "asha", format!("before {i}"), None)
             .await
             .expect("post");
     }
-    assert_eq!(collect(&mut sub, 5).await.len(), 5);
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("client"));
+    wait_for_stream(&js, 5).await;
 
     nats.stop();
     for i in 0..10 {
@@ -332,17 +333,61 @@ async fn messages_acknowledged_while_nats_is_down_arrive_after_it_returns() {
             .expect("stored and acknowledged while NATS is down");
     }
     nats.restart();
-    let got = collect(&mut sub, 10).await;
-    let texts: Vec<&str> = got
-        .iter()
-        .map(|m| m["text"].as_str().expect("text"))
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("client"));
+    wait_for_stream(&js, 15).await;
+    let texts = replay(&js, "chowk.room.outage.messages").await;
+    let expected: Vec<String> = (0..5)
+        .map(|i| format!("before {i}"))
+        .chain((0..10).map(|i| format!("during {i}")))
         .collect();
-    assert_eq!(
-        texts,
-        (0..10).map(|i| format!("during {i}")).collect::<Vec<_>>(),
-        "every acknowledged message, in order"
-    );
+    assert_eq!(texts, expected, "every acknowledged message once, in order");
     host.shutdown().await;
+}
+
+async fn wait_for_stream(js: &async_nats::jetstream::Context, n: u64) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(mut stream) = js
+                .get_stream(chowk_host::relay::publisher::JETSTREAM_STREAM)
+                .await
+            {
+                if stream.info().await.map(|i| i.state.messages).unwrap_or(0) >= n {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the stream did not reach {n} messages"));
+}
+
+async fn replay(js: &async_nats::jetstream::Context, subject: &str) -> Vec<String> {
+    let stream = js
+        .get_stream(chowk_host::relay::publisher::JETSTREAM_STREAM)
+        .await
+        .expect("stream");
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: subject.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut texts = Vec::new();
+    while let Some(m) = batch.next().await {
+        let m = m.expect("message");
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+        texts.push(v["text"].as_str().expect("text").to_owned());
+    }
+    texts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,29 +444,14 @@ async fn with_jetstream_late_subscribers_replay_and_republishing_is_deduplicated
     config.jetstream = true;
     let host = start_host_with(&redis, config, true).await;
     let r = room(&host.chat.store, "replay").await;
-    let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(
-            host.chat
-                .post(&r, "asha", format!("js {i}"), None)
-                .await
-                .expect("post")
-                .message
-                .id,
-        );
+        host.chat
+            .post(&r, "asha", format!("js {i}"), None)
+            .await
+            .expect("post");
     }
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("client"));
-    let mut stream = js
-        .get_stream(chowk_host::relay::publisher::JETSTREAM_STREAM)
-        .await
-        .expect("stream created by the relay");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while stream.info().await.expect("info").state.messages < 5 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("all five captured");
+    wait_for_stream(&js, 5).await;
 
     // The relay publishes everything again (as after a crash before its cursor moved):
     // JetStream drops the duplicates by Nats-Msg-Id.
@@ -435,43 +465,9 @@ async fn with_jetstream_late_subscribers_replay_and_republishing_is_deduplicated
         .post(&r, "asha", "js 5".into(), None)
         .await
         .expect("post");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while stream.info().await.expect("info").state.messages < 6 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the sixth arrives");
-    assert_eq!(
-        stream.info().await.expect("info").state.messages,
-        6,
-        "no duplicates"
-    );
-
-    // A subscriber that comes late replays from the stream.
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            filter_subject: "chowk.room.replay.messages".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("consumer");
-    let mut batch = consumer
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .expect("fetch");
-    let mut replayed = Vec::new();
-    while let Some(m) = batch.next().await {
-        let m = m.expect("message");
-        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
-        replayed.push(v["text"].as_str().expect("text").to_owned());
-    }
-    assert_eq!(
-        replayed,
-        (0..6).map(|i| format!("js {i}")).collect::<Vec<_>>()
-    );
+    wait_for_stream(&js, 6).await;
+    // A subscriber that comes late replays from the stream, each message once.
+    let texts = replay(&js, "chowk.room.replay.messages").await;
+    assert_eq!(texts, (0..6).map(|i| format!("js {i}")).collect::<Vec<_>>());
     host.shutdown().await;
 }

@@ -1,0 +1,324 @@
+//! Messages in Redis: the per-room stream, idempotent appends, history pages with flagged
+//! visibility, and the moderation queue.
+
+use super::*;
+
+impl RedisStore {
+    pub(in crate::store) async fn append(&self, m: NewMessage) -> Result<Appended, StoreError> {
+        let keys = [
+            keys::meta(&m.room),
+            keys::messages(&m.room),
+            keys::pending(&m.room),
+            keys::client_id(&m.room, &m.sender, m.client_id.as_deref().unwrap_or("")),
+        ];
+        let fields: Vec<(&str, String)> = vec![
+            ("sender", m.sender.clone()),
+            ("text", m.text.clone()),
+            ("time", m.time_ms.to_string()),
+            ("action", m.action.as_str().to_owned()),
+            ("score", m.score.to_string()),
+            ("trace", m.trace.clone()),
+            ("gen", m.generation.to_string()),
+            ("cid", m.client_id.clone().unwrap_or_default()),
+        ];
+        let has_cid = if m.client_id.is_some() { "1" } else { "0" };
+        let ttl_ms = (self.config.client_id_ttl_s * 1000).to_string();
+        let acks = self.config.min_replica_acks;
+        let wait_ms = self.config.replica_ack_timeout_ms;
+        // Too few replica acks counts as a transient failure of this connection: it may lead to
+        // a demoted primary that Sentinel has not converted yet. The retry (same client id)
+        // returns the stored message and waits again, on a freshly resolved primary.
+        let last_acks = std::sync::atomic::AtomicU32::new(0);
+        let result: Result<(i64, String, HashMap<String, Value>, i64), StoreError> = self
+            .redis
+            .run(|mut c| {
+                let last_acks = &last_acks;
+                let mut inv = scripts::APPEND.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                inv.arg(has_cid).arg(&ttl_ms).arg(m.action.as_str());
+                for (k, v) in &fields {
+                    inv.arg(*k).arg(v);
+                }
+                async move {
+                    let r: Result<(i64, String, HashMap<String, Value>, i64), _> =
+                        inv.invoke_async(&mut c).await;
+                    let r = match r {
+                        Ok(t) if acks > 0 => {
+                            match redis::cmd("WAIT")
+                                .arg(acks)
+                                .arg(wait_ms)
+                                .query_async::<u32>(&mut c)
+                                .await
+                            {
+                                Ok(n) if n >= acks => Ok(t),
+                                Ok(n) => {
+                                    last_acks.store(n, std::sync::atomic::Ordering::Relaxed);
+                                    Err(redis::RedisError::from(std::io::Error::other(format!(
+                                        "{NOT_REPLICATED}: {n} of {acks} replicas confirmed"
+                                    ))))
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                        other => other,
+                    };
+                    (c, r)
+                }
+            })
+            .await;
+        let (created, id, existing, pending) = result.map_err(|e| match e {
+            StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
+            StoreError::Unavailable(msg) if msg.contains(NOT_REPLICATED) => {
+                StoreError::NotReplicated {
+                    wanted: acks,
+                    got: last_acks.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            }
+            e => e,
+        })?;
+        if created == 1 {
+            let pending = m.action == StoredAction::Flag;
+            let message = StoredMessage {
+                id,
+                room: m.room,
+                sender: m.sender,
+                text: m.text,
+                time_ms: m.time_ms,
+                action: m.action,
+                score: m.score,
+                trace: m.trace,
+                generation: m.generation,
+                client_id: m.client_id,
+                pending,
+            };
+            return Ok(Appended {
+                message,
+                created: true,
+            });
+        }
+        if existing.is_empty() {
+            return Err(StoreError::NotFound(format!(
+                "message {id} (removed or trimmed)"
+            )));
+        }
+        Ok(Appended {
+            message: message_of(&m.room, id, existing, pending == 1)?,
+            created: false,
+        })
+    }
+
+    /// One batch of stream entries, newest first (`rev`) or oldest first. With `check_room`,
+    /// the room's existence is checked in the same round trip.
+    pub(super) async fn range(
+        &self,
+        room: &RoomId,
+        rev: bool,
+        (start, end): (&str, &str),
+        count: usize,
+        check_room: bool,
+    ) -> Result<Vec<StreamId>, StoreError> {
+        let (meta, key) = (keys::meta(room), keys::messages(room));
+        let (start, end) = (start.to_owned(), end.to_owned());
+        let (exists, reply): (bool, StreamRangeReply) = self
+            .redis
+            .run(|mut c| {
+                let mut p = redis::pipe();
+                if check_room {
+                    p.cmd("EXISTS").arg(&meta);
+                } else {
+                    p.cmd("ECHO").arg(1);
+                }
+                p.cmd(if rev { "XREVRANGE" } else { "XRANGE" })
+                    .arg(&key)
+                    .arg(&start)
+                    .arg(&end)
+                    .arg("COUNT")
+                    .arg(count);
+                async move {
+                    let r = p.query_async(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await?;
+        if !exists {
+            return Err(StoreError::NotFound(format!("room {room}")));
+        }
+        Ok(reply.ids)
+    }
+
+    /// Which of `ids` are pending.
+    pub(super) async fn pending_of(
+        &self,
+        room: &RoomId,
+        ids: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("SMISMEMBER");
+        cmd.arg(keys::pending(room)).arg(ids);
+        self.command(cmd).await
+    }
+
+    pub(in crate::store) async fn history(
+        &self,
+        room: &RoomId,
+        q: &HistoryQuery,
+        viewer: &Viewer,
+    ) -> Result<HistoryPage, StoreError> {
+        let rev = q.after.is_none();
+        let mut start = match (&q.before, rev) {
+            (Some(b), true) => format!("({b}"),
+            (None, true) => "+".into(),
+            (_, false) => format!("({}", q.after.as_deref().unwrap_or("-")),
+        };
+        let end = match (&q.after, &q.before, rev) {
+            (Some(a), _, true) => format!("({a}"),
+            (_, Some(b), false) => format!("({b}"),
+            (None, _, true) => "-".into(),
+            (_, None, false) => "+".into(),
+        };
+        if let (Some(a), Some(b)) = (&q.after, &q.before) {
+            if parse_id(a)? >= parse_id(b)? {
+                return Ok(HistoryPage {
+                    messages: Vec::new(),
+                    next_before: None,
+                });
+            }
+        }
+        // Fetch exactly a page; only when hidden (flagged) entries were skipped is more fetched.
+        let batch = q.limit;
+        let mut messages = Vec::with_capacity(q.limit);
+        let mut first = true;
+        'fill: loop {
+            let entries = self.range(room, rev, (&start, &end), batch, first).await?;
+            first = false;
+            let flagged: Vec<String> = entries
+                .iter()
+                .filter(|e| str_of(&e.map, "action") == "flag")
+                .map(|e| e.id.clone())
+                .collect();
+            let pending: HashMap<String, bool> = flagged
+                .iter()
+                .cloned()
+                .zip(self.pending_of(room, &flagged).await?)
+                .collect();
+            let last_id = entries.last().map(|e| e.id.clone());
+            let full = entries.len() == batch;
+            for e in entries {
+                let is_pending = pending.get(&e.id).copied().unwrap_or(false);
+                let m = message_of(room, e.id, e.map, is_pending)?;
+                if viewer.can_see(&m) {
+                    messages.push(m);
+                    if messages.len() == q.limit {
+                        break 'fill;
+                    }
+                }
+            }
+            match last_id {
+                Some(last) if full => start = format!("({last}"),
+                _ => break,
+            }
+        }
+        if rev {
+            let next_before = (messages.len() == q.limit).then(|| messages[q.limit - 1].id.clone());
+            Ok(HistoryPage {
+                messages,
+                next_before,
+            })
+        } else {
+            messages.reverse();
+            Ok(HistoryPage {
+                messages,
+                next_before: None,
+            })
+        }
+    }
+
+    pub(in crate::store) async fn pending(
+        &self,
+        room: &RoomId,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.ensure_room(room).await?;
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(keys::pending(room));
+        let mut ids: Vec<String> = self.command(cmd).await?;
+        ids.sort_by_key(|id| parse_id(id).unwrap_or_default());
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(e) = self
+                .range(room, false, (&id, &id), 1, false)
+                .await?
+                .into_iter()
+                .next()
+            {
+                out.push(message_of(room, e.id, e.map, true)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(in crate::store) async fn moderate(
+        &self,
+        room: &RoomId,
+        id: &str,
+        decision: Decision,
+    ) -> Result<(), StoreError> {
+        let (pending, messages, approved) = (
+            keys::pending(room),
+            keys::messages(room),
+            keys::approved(room),
+        );
+        let verb = match decision {
+            Decision::Approve => "approve",
+            Decision::Remove => "remove",
+        };
+        let id_owned = id.to_owned();
+        let was: i64 = self
+            .redis
+            .run(|mut c| {
+                let mut inv = scripts::MODERATE.key(&pending);
+                inv.key(&messages).key(&approved).arg(&id_owned).arg(verb);
+                async move {
+                    let r = inv.invoke_async(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await?;
+        if was == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("flagged message {id}")))
+        }
+    }
+
+    pub(in crate::store) async fn find_client_id(
+        &self,
+        room: &RoomId,
+        sender: &str,
+        cid: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(keys::client_id(room, sender, cid));
+        let Some(id) = self.command::<Option<String>>(cmd).await? else {
+            return Ok(None);
+        };
+        let Some(entry) = self
+            .range(room, false, (&id, &id), 1, false)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let pending = self
+            .pending_of(room, std::slice::from_ref(&id))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false);
+        message_of(room, entry.id, entry.map, pending).map(Some)
+    }
+}

@@ -1,0 +1,108 @@
+//! What the relay keeps in Redis: the per-room cursor, the dirty-room set and the queue of
+//! approved messages.
+
+use super::*;
+
+impl RedisStore {
+    pub(in crate::store) async fn mark_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SADD");
+        cmd.arg(keys::RELAY_DIRTY).arg(room.as_str());
+        self.command::<i64>(cmd).await.map(drop)
+    }
+
+    pub(in crate::store) async fn dirty_rooms(&self) -> Result<Vec<RoomId>, StoreError> {
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(keys::RELAY_DIRTY);
+        let ids: Vec<String> = self.command(cmd).await?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| RoomId::new(id).ok())
+            .collect())
+    }
+
+    pub(in crate::store) async fn clear_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SREM");
+        cmd.arg(keys::RELAY_DIRTY).arg(room.as_str());
+        self.command::<i64>(cmd).await.map(drop)
+    }
+
+    pub(in crate::store) async fn relay_cursor(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<String>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(keys::relayed(room));
+        self.command(cmd).await
+    }
+
+    pub(in crate::store) async fn set_relay_cursor(
+        &self,
+        room: &RoomId,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(keys::relayed(room)).arg(id);
+        self.command::<()>(cmd).await
+    }
+
+    pub(in crate::store) async fn relay_batch(
+        &self,
+        room: &RoomId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
+        let entries = self.range(room, false, (&start, "+"), limit, true).await?;
+        let flagged: Vec<String> = entries
+            .iter()
+            .filter(|e| str_of(&e.map, "action") == "flag")
+            .map(|e| e.id.clone())
+            .collect();
+        let pending: HashMap<String, bool> = flagged
+            .iter()
+            .cloned()
+            .zip(self.pending_of(room, &flagged).await?)
+            .collect();
+        entries
+            .into_iter()
+            .map(|e| {
+                let p = pending.get(&e.id).copied().unwrap_or(false);
+                message_of(room, e.id, e.map, p)
+            })
+            .collect()
+    }
+
+    pub(in crate::store) async fn approved_backlog(
+        &self,
+        room: &RoomId,
+        limit: usize,
+    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
+        let mut cmd = redis::cmd("LRANGE");
+        cmd.arg(keys::approved(room))
+            .arg(0)
+            .arg(limit.saturating_sub(1));
+        let ids: Vec<String> = self.command(cmd).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let m = self
+                .range(room, false, (&id, &id), 1, false)
+                .await?
+                .into_iter()
+                .next()
+                .map(|e| message_of(room, e.id, e.map, false))
+                .transpose()?;
+            out.push((id, m));
+        }
+        Ok(out)
+    }
+
+    pub(in crate::store) async fn ack_approved(
+        &self,
+        room: &RoomId,
+        n: usize,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("LTRIM");
+        cmd.arg(keys::approved(room)).arg(n).arg(-1);
+        self.command::<()>(cmd).await
+    }
+}
