@@ -64,7 +64,30 @@ pub struct RedisServer {
     role: Role,
     port: u16,
     dir: TempDir,
-    child: Option<Child>,
+    process: Process,
+}
+
+/// A child process that is killed (SIGKILL) and reaped when stopped or dropped.
+#[derive(Debug, Default)]
+struct Process(Option<Child>);
+
+impl Process {
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl RedisServer {
@@ -102,7 +125,7 @@ impl RedisServer {
             role,
             port: free_port(),
             dir,
-            child: None,
+            process: Process::default(),
         };
         server.spawn();
         server
@@ -211,7 +234,7 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        self.child = Some(child);
+        self.process = Process(Some(child));
         self.wait_ready(&log);
     }
 
@@ -228,11 +251,7 @@ impl RedisServer {
             if answers {
                 return;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.process.exited() {
                 panic!(
                     "redis-server on port {} exited with {status}; log:\n{}",
                     self.port,
@@ -265,10 +284,7 @@ impl RedisServer {
 
     /// Kill with SIGKILL (no shutdown, no goodbye to replicas or Sentinel).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Start again on the same port and directory, with the same role arguments.
@@ -294,12 +310,6 @@ impl RedisServer {
     pub fn is_synced_replica(&self) -> bool {
         let info = self.info("replication");
         info.contains("role:slave") && info.contains("master_link_status:up")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -405,7 +415,7 @@ fn field(reply: &str, name: &str) -> Option<u64> {
 pub struct NatsServer {
     port: u16,
     dir: TempDir,
-    child: Option<Child>,
+    process: Process,
 }
 
 impl NatsServer {
@@ -419,7 +429,7 @@ impl NatsServer {
         let mut server = NatsServer {
             port: free_port(),
             dir,
-            child: None,
+            process: Process::default(),
         };
         server.spawn();
         server
@@ -443,7 +453,7 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server");
-        self.child = Some(child);
+        self.process = Process(Some(child));
         let port = self.port;
         wait_until("nats-server accepts connections", START_TIMEOUT, || {
             TcpStream::connect(("127.0.0.1", port))
@@ -464,21 +474,12 @@ impl NatsServer {
 
     /// Stop the server (SIGKILL).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Start it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -162,6 +162,32 @@ impl RedisStore {
         self.command(cmd).await
     }
 
+    /// Decode stream entries into messages, looking up which flagged ones are still pending
+    /// (one `SMISMEMBER`, only when there are flagged entries).
+    pub(super) async fn decode(
+        &self,
+        room: &RoomId,
+        entries: Vec<StreamId>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let flagged: Vec<String> = entries
+            .iter()
+            .filter(|e| str_of(&e.map, "action") == "flag")
+            .map(|e| e.id.clone())
+            .collect();
+        let pending: HashMap<String, bool> = flagged
+            .iter()
+            .cloned()
+            .zip(self.pending_of(room, &flagged).await?)
+            .collect();
+        entries
+            .into_iter()
+            .map(|e| {
+                let p = pending.get(&e.id).copied().unwrap_or(false);
+                message_of(room, e.id, e.map, p)
+            })
+            .collect()
+    }
+
     pub(in crate::store) async fn history(
         &self,
         room: &RoomId,
@@ -195,21 +221,9 @@ impl RedisStore {
         'fill: loop {
             let entries = self.range(room, rev, (&start, &end), batch, first).await?;
             first = false;
-            let flagged: Vec<String> = entries
-                .iter()
-                .filter(|e| str_of(&e.map, "action") == "flag")
-                .map(|e| e.id.clone())
-                .collect();
-            let pending: HashMap<String, bool> = flagged
-                .iter()
-                .cloned()
-                .zip(self.pending_of(room, &flagged).await?)
-                .collect();
             let last_id = entries.last().map(|e| e.id.clone());
             let full = entries.len() == batch;
-            for e in entries {
-                let is_pending = pending.get(&e.id).copied().unwrap_or(false);
-                let m = message_of(room, e.id, e.map, is_pending)?;
+            for m in self.decode(room, entries).await? {
                 if viewer.can_see(&m) {
                     messages.push(m);
                     if messages.len() == q.limit {

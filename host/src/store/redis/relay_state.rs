@@ -53,23 +53,7 @@ impl RedisStore {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
         let entries = self.range(room, false, (&start, "+"), limit, true).await?;
-        let flagged: Vec<String> = entries
-            .iter()
-            .filter(|e| str_of(&e.map, "action") == "flag")
-            .map(|e| e.id.clone())
-            .collect();
-        let pending: HashMap<String, bool> = flagged
-            .iter()
-            .cloned()
-            .zip(self.pending_of(room, &flagged).await?)
-            .collect();
-        entries
-            .into_iter()
-            .map(|e| {
-                let p = pending.get(&e.id).copied().unwrap_or(false);
-                message_of(room, e.id, e.map, p)
-            })
-            .collect()
+        self.decode(room, entries).await
     }
 
     pub(in crate::store) async fn approved_backlog(
