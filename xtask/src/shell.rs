@@ -14,10 +14,32 @@ pub fn project_root() -> Result<PathBuf> {
         .context("xtask has no parent directory")
 }
 
+/// A `cargo` command without the variables `cargo run` set for xtask itself
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): build scripts that watch them would otherwise
+/// see them change between `cargo xtask test` and a plain `cargo test`, and rebuild the world.
+fn cargo_command() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_run = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+            || key == "CARGO_PRIMARY_PACKAGE";
+        if set_by_cargo_run {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
+
 /// Run `cargo ARGS` and fail if it fails.
 pub fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo).args(args))
+    run(cargo_command().args(args))
 }
 
 /// Run a command, echoing it first, and fail with its exit status.
@@ -68,8 +90,7 @@ pub struct TestCounts {
 /// Run `cargo test ARGS`, passing its output through, and add its `test result:` lines to
 /// `counts`. Fails if cargo fails.
 pub fn cargo_test(args: &[&str], counts: &mut TestCounts) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = cargo_command();
     cmd.arg("test").args(args).stdout(Stdio::piped());
     eprintln!("$ {}", describe(&cmd));
     let mut child = cmd.spawn().context("could not start cargo test")?;
