@@ -185,48 +185,38 @@ impl RedisServer {
                         "openssl could not make a test certificate"
                     );
                 }
-                cmd.args([
-                    "--port",
-                    "0",
-                    "--tls-port",
-                    &self.port.to_string(),
-                    "--bind",
+                cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                    .args(["--tls-auth-clients", "no"])
+                    .arg("--tls-cert-file")
+                    .arg(&cert)
+                    .arg("--tls-key-file")
+                    .arg(&key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&cert);
+            }
+            Role::Primary => {
+                cmd.args(["--port", &self.port.to_string()]);
+            }
+            Role::Replica { of } => {
+                cmd.args(["--port", &self.port.to_string()]).args([
+                    "--replicaof",
                     "127.0.0.1",
-                ])
-                .args([
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                    "--tls-auth-clients",
-                    "no",
-                ])
-                .arg("--tls-cert-file")
-                .arg(&cert)
-                .arg("--tls-key-file")
-                .arg(&key)
-                .arg("--tls-ca-cert-file")
-                .arg(&cert)
+                    &of.to_string(),
+                ]);
+            }
+        }
+        if !matches!(self.role, Role::Sentinel { .. }) {
+            // Every data node: loopback only, no persistence, in the foreground, in its dir.
+            cmd.args(["--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
                 .arg(dir)
                 .arg("--logfile")
                 .arg(&log);
-            }
-            role => {
-                cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                    // Start a full resync at once instead of waiting 5 s for more replicas.
-                    .args(["--repl-diskless-sync-delay", "0"])
-                    .arg("--dir")
-                    .arg(dir)
-                    .arg("--logfile")
-                    .arg(&log);
-                if let Role::Replica { of } = role {
-                    cmd.args(["--replicaof", "127.0.0.1", &of.to_string()]);
-                }
-            }
+        }
+        if !matches!(self.role, Role::Sentinel { .. } | Role::TlsPrimary) {
+            // Start a full resync at once instead of waiting 5 s for more replicas.
+            cmd.args(["--repl-diskless-sync-delay", "0"]);
         }
         let child = cmd
             .stdin(Stdio::null())

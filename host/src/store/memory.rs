@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::model::{
     parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, RoomId,
-    StoredAction, StoredMessage, Viewer,
+    StoredMessage, Viewer,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
@@ -67,16 +67,9 @@ impl MemoryStore {
         if inner.rooms.contains_key(&new.id) {
             return Err(StoreError::Conflict(format!("room {}", new.id)));
         }
-        let room = Room {
-            id: new.id.clone(),
-            name: new.name.trim().to_owned(),
-            description: new.description,
-            visibility: new.visibility,
-            retention: new.retention,
-            created_at_ms: self.clock.now_ms(),
-        };
+        let room = new.into_room(self.clock.now_ms());
         inner.rooms.insert(
-            new.id,
+            room.id.clone(),
             RoomState {
                 room: room.clone(),
                 members: HashSet::new(),
@@ -165,26 +158,14 @@ impl MemoryStore {
                 (last_id.0, last_id.1 + 1)
             };
             *last_id = id;
-            let message = StoredMessage {
-                id: fmt_id(id),
-                room: m.room.clone(),
-                sender: m.sender.clone(),
-                text: m.text,
-                time_ms: m.time_ms,
-                action: m.action,
-                score: m.score,
-                trace: m.trace,
-                generation: m.generation,
-                client_id: m.client_id.clone(),
-                pending: m.action == StoredAction::Flag,
-            };
+            let message = m.into_stored(fmt_id(id));
             s.messages.insert(id, message.clone());
             while s.messages.len() as u64 > s.room.retention {
                 s.messages.pop_first();
             }
-            if let Some(cid) = m.client_id {
+            if let Some(cid) = message.client_id.clone() {
                 s.client_ids.insert(
-                    (m.sender, cid),
+                    (message.sender.clone(), cid),
                     (message.id.clone(), now + CLIENT_ID_TTL_MS),
                 );
             }

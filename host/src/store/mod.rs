@@ -73,6 +73,20 @@ pub struct NewRoom {
     pub retention: u64,
 }
 
+impl NewRoom {
+    /// The room as stored, created at `now_ms`.
+    pub fn into_room(self, now_ms: u64) -> Room {
+        Room {
+            id: self.id,
+            name: self.name.trim().to_owned(),
+            description: self.description,
+            visibility: self.visibility,
+            retention: self.retention,
+            created_at_ms: now_ms,
+        }
+    }
+}
+
 /// The store the server runs on.
 #[derive(Debug)]
 pub enum Store {

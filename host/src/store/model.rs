@@ -127,6 +127,25 @@ pub struct NewMessage {
     pub client_id: Option<String>,
 }
 
+impl NewMessage {
+    /// The message as stored under `id`; flagged messages start pending.
+    pub fn into_stored(self, id: String) -> StoredMessage {
+        StoredMessage {
+            id,
+            pending: self.action == StoredAction::Flag,
+            room: self.room,
+            sender: self.sender,
+            text: self.text,
+            time_ms: self.time_ms,
+            action: self.action,
+            score: self.score,
+            trace: self.trace,
+            generation: self.generation,
+            client_id: self.client_id,
+        }
+    }
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredMessage {

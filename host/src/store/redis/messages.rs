@@ -79,20 +79,7 @@ impl RedisStore {
             e => e,
         })?;
         if created == 1 {
-            let pending = m.action == StoredAction::Flag;
-            let message = StoredMessage {
-                id,
-                room: m.room,
-                sender: m.sender,
-                text: m.text,
-                time_ms: m.time_ms,
-                action: m.action,
-                score: m.score,
-                trace: m.trace,
-                generation: m.generation,
-                client_id: m.client_id,
-                pending,
-            };
+            let message = m.into_stored(id);
             return Ok(Appended {
                 message,
                 created: true,

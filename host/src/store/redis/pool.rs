@@ -226,11 +226,7 @@ impl Redis {
                 Ok(Err(pool)) => pool,
                 Err(_) => {
                     // A connection that does not answer is as good as gone.
-                    if let Some(i) =
-                        Some(slot.load(Ordering::Relaxed)).filter(|&i| i < self.slots.len())
-                    {
-                        self.discard(i);
-                    }
+                    self.discard(slot.load(Ordering::Relaxed));
                     format!("no answer within {} ms", self.timeout.as_millis())
                 }
             };

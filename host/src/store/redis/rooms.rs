@@ -5,14 +5,7 @@ use super::*;
 impl RedisStore {
     pub(in crate::store) async fn create_room(&self, new: NewRoom) -> Result<Room, StoreError> {
         let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
-        let room = Room {
-            id: new.id.clone(),
-            name: new.name.trim().to_owned(),
-            description: new.description,
-            visibility: new.visibility,
-            retention: new.retention,
-            created_at_ms: now,
-        };
+        let room = new.into_room(now);
         let visibility = match room.visibility {
             Visibility::Open => "open",
             Visibility::Members => "members",
