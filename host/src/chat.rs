@@ -1,19 +1,22 @@
 //! Posting a message: the one pipeline the HTTP API and NATS ingest share. Validate, check the
 //! room and membership, return the original for a known client id (so a retry is neither judged
 //! nor rate-limited twice), run the plugin chain off the async workers, store, and wake the
-//! relay. Rejections are reported to moderators' tools over NATS (best effort).
+//! relay. Rejections are reported to moderators' tools over NATS (best effort). Profile updates
+//! live here too, because they are announced on `chowk.profile.<user>`.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::plugins::{Action, Chain, Decision, Message, Rejection};
 use crate::relay::event::{stored_trace, ModerationEvent};
 use crate::relay::publisher::publish_json;
 use crate::relay::{subjects, RelayHandle};
 use crate::store::{
-    NewMessage, RoomId, Store, StoreError, StoredAction, StoredMessage, Visibility,
+    NewMessage, Profile, ProfilePatch, RoomId, Store, StoreError, StoredAction, StoredMessage,
+    Visibility,
 };
 
 /// Default longest text, in characters.
@@ -79,6 +82,8 @@ pub struct Chat {
     pub chain: Arc<ArcSwap<Chain>>,
     /// The clock messages are stamped with.
     pub clock: Arc<dyn Clock>,
+    /// Counters of decisions (and everything else `/metrics` shows).
+    pub metrics: Metrics,
     relay: Option<RelayHandle>,
     nats: Option<async_nats::Client>,
     max_text_chars: usize,
@@ -100,8 +105,15 @@ impl Chat {
             clock,
             relay,
             nats,
+            metrics: Metrics::new(),
             max_text_chars: DEFAULT_MAX_TEXT_CHARS,
         }
+    }
+
+    /// Count decisions in `metrics` (shared with the rest of the host).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Change the text limit.
@@ -162,6 +174,7 @@ impl Chat {
         let decision = tokio::task::spawn_blocking(move || chain.evaluate(&input))
             .await
             .map_err(|e| StoreError::Unavailable(format!("plugin chain task failed: {e}")))?;
+        self.metrics.observe_decision(&decision);
         let action = match decision.action {
             Action::Reject => {
                 self.report_rejection(room, sender, &text, &decision).await;
@@ -195,17 +208,41 @@ impl Chat {
             })
             .await?;
         if appended.created {
-            if let Err(e) = self.store.mark_dirty(room).await {
-                tracing::warn!(error = %e, %room, "could not mark the room for the relay; its periodic scan will");
-            }
-            if let Some(relay) = &self.relay {
-                relay.poke();
-            }
+            self.poke_relay(room).await;
         }
         Ok(Posted {
             message: appended.message,
             created: appended.created,
         })
+    }
+
+    /// Tell the relay `room` has something new (a message, or an approval).
+    pub async fn poke_relay(&self, room: &RoomId) {
+        if let Err(e) = self.store.mark_dirty(room).await {
+            tracing::warn!(error = %e, %room, "could not mark the room for the relay; its periodic scan will");
+        }
+        if let Some(relay) = &self.relay {
+            relay.poke();
+        }
+    }
+
+    /// Apply a profile update and announce the result on `chowk.profile.<user>` (best effort:
+    /// the profile itself is always readable over HTTP).
+    pub async fn update_profile(
+        &self,
+        user: &str,
+        patch: ProfilePatch,
+    ) -> Result<Profile, StoreError> {
+        let profile = self
+            .store
+            .update_profile(user, patch, self.clock.now_ms())
+            .await?;
+        if let Some(nats) = &self.nats {
+            if let Err(e) = publish_json(nats, subjects::profile(user), None, &profile).await {
+                tracing::debug!(error = %e, %user, "profile change not announced");
+            }
+        }
+        Ok(profile)
     }
 
     async fn report_rejection(&self, room: &RoomId, sender: &str, text: &str, decision: &Decision) {

@@ -2,3 +2,5 @@
 
 pub mod eval;
 pub mod plugin;
+pub mod serve;
+pub mod token;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::manifest::BreakerSpec;
 
 /// Breaker state for reporting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BreakerStatus {
     /// `active` or `disabled`.
     pub state: &'static str,

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::breaker::{Breaker, BreakerStatus};
 use super::decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};
+use super::latency::{Latency, Percentiles};
 use super::manifest::{ChainSpec, Manifest, ManifestError, Mode, OnError, PluginSpec};
 use super::runtime::{
     check_contract, wit, ContractError, LoadedPlugin, PluginEngine, PluginFailure, PluginLimits,
@@ -79,6 +80,7 @@ pub enum PluginLoadError {
 struct Stats {
     calls: AtomicU64,
     failures: AtomicU64,
+    latency: Latency,
 }
 
 struct ChainPlugin {
@@ -89,7 +91,7 @@ struct ChainPlugin {
 }
 
 /// A live plugin's state, for operators.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginStatus {
     /// Name.
     pub name: String,
@@ -111,6 +113,8 @@ pub struct PluginStatus {
     pub failures: u64,
     /// Circuit breaker state.
     pub breaker: BreakerStatus,
+    /// Call latency percentiles, µs (absent before the first call).
+    pub latency: Option<Percentiles>,
 }
 
 /// What every chain of one host shares: the engine, the plugins' state and the clock.
@@ -240,6 +244,7 @@ impl Chain {
                 calls: p.stats.calls.load(Ordering::Relaxed),
                 failures: p.stats.failures.load(Ordering::Relaxed),
                 breaker: p.breaker.status(now),
+                latency: p.stats.latency.percentiles(),
             })
             .collect()
     }
@@ -301,6 +306,7 @@ impl Chain {
         let result = plugin.runtime.check(&input);
         entry.elapsed_us = started.elapsed().as_micros() as u64;
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        plugin.stats.latency.record(entry.elapsed_us);
         let verdict = match result {
             Ok(v) => {
                 plugin.breaker.success();

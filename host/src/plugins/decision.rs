@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// The chain's final action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Store and relay as sent.
@@ -18,7 +18,7 @@ pub enum Action {
 }
 
 /// One reason behind the decision (a score hit, a rewrite, a reject, or a plugin failure).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// The plugin that gave it (`chain` for the score thresholds).
     pub plugin: String,
@@ -32,7 +32,7 @@ pub struct Reason {
 }
 
 /// Why a message was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// The plugin that refused it (`chain` when the total score did).
     pub plugin: String,
@@ -46,7 +46,7 @@ pub struct Rejection {
 }
 
 /// What one plugin did with the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
     /// Allowed.
@@ -66,7 +66,7 @@ pub enum RunOutcome {
 }
 
 /// One entry of the decision trace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PluginRun {
     /// Plugin name.
     pub plugin: String,
@@ -84,7 +84,7 @@ pub struct PluginRun {
 }
 
 /// The chain's decision about one message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     /// Final action.
     pub action: Action,

@@ -1,12 +1,12 @@
 //! JSON shapes published on NATS (the same shape the HTTP API returns for a message).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plugins::Decision;
 use crate::store::{StoredAction, StoredMessage};
 
 /// A message as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageView {
     /// Message id (stream id).
     pub id: String,
@@ -23,6 +23,7 @@ pub struct MessageView {
     /// Total spam score.
     pub score: f64,
     /// Why the chain decided as it did (plugin, rule, detail).
+    #[schema(value_type = Vec<crate::plugins::Reason>)]
     pub reasons: serde_json::Value,
     /// Chain generation that judged it.
     pub generation: u64,

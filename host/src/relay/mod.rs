@@ -1,10 +1,12 @@
 //! Fan-out and ingest over NATS. Redis is the source of truth: the [`publisher`] relays stored
 //! messages from a per-room cursor kept in the store, so an acknowledged message is published
 //! at least once even if NATS is down or the host dies right after storing it. [`ingest`]
-//! feeds messages into Chowk from trusted services by request-reply.
+//! feeds messages into Chowk from trusted services by request-reply. [`live`] is this host's
+//! per-room feed for server-sent events, fed by NATS or (with no `[nats]`) by the relay itself.
 
 pub mod event;
 pub mod ingest;
+pub mod live;
 pub mod publisher;
 pub mod subjects;
 

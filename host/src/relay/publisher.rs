@@ -1,4 +1,5 @@
-//! The relay: publishes stored messages to NATS from a per-room cursor kept in the store.
+//! The relay: publishes stored messages from a per-room cursor kept in the store, to NATS or,
+//! with no `[nats]`, straight into this host's [`LiveHub`] (the in-process relay).
 //!
 //! After every append the room is marked dirty and the relay is poked; it drains each dirty
 //! room from its cursor (`chowk:{room:R}:relayed`) in batches, publishes, waits for the server
@@ -17,7 +18,9 @@ use async_nats::HeaderMap;
 use tokio::sync::Notify;
 
 use super::event::{MessageView, ModerationEvent};
+use super::live::{LiveHub, LiveMessage, APPROVED, EVENT_HEADER};
 use super::{subjects, NatsConfig, RelayError};
+use crate::metrics::Metrics;
 use crate::store::{RoomId, Store, StoredMessage};
 
 /// Messages published per batch (one flush, one cursor update).
@@ -37,36 +40,69 @@ impl RelayHandle {
 /// The JetStream stream that captures every room subject (with `[nats] jetstream = true`).
 pub const JETSTREAM_STREAM: &str = "CHOWK_ROOMS";
 
+/// Where the relay publishes.
+#[derive(Debug)]
+enum Sink {
+    /// NATS (core, or JetStream with acks).
+    Nats {
+        client: async_nats::Client,
+        jetstream: Option<async_nats::jetstream::Context>,
+        acks: tokio::sync::Mutex<Vec<async_nats::jetstream::context::PublishAckFuture>>,
+        duplicate_window: Duration,
+        flush_timeout: Duration,
+    },
+    /// This host's live feed only (no `[nats]`).
+    Local(Arc<LiveHub>),
+}
+
 /// The relay task.
 #[derive(Debug)]
 pub struct Relay {
     store: Arc<Store>,
-    client: async_nats::Client,
-    jetstream: Option<async_nats::jetstream::Context>,
-    acks: tokio::sync::Mutex<Vec<async_nats::jetstream::context::PublishAckFuture>>,
-    duplicate_window: Duration,
+    sink: Sink,
     wake: RelayHandle,
-    flush_timeout: Duration,
+    metrics: Option<Metrics>,
     poll_every: Duration,
     scan_every: Duration,
 }
 
 impl Relay {
-    /// A relay publishing with `client`.
+    /// A relay publishing to NATS with `client`.
     pub fn new(store: Arc<Store>, client: async_nats::Client, config: &NatsConfig) -> Self {
+        Self::with_sink(
+            store,
+            Sink::Nats {
+                jetstream: config
+                    .jetstream
+                    .then(|| async_nats::jetstream::new(client.clone())),
+                acks: tokio::sync::Mutex::default(),
+                duplicate_window: Duration::from_secs(config.duplicate_window_s),
+                flush_timeout: Duration::from_millis(config.flush_timeout_ms),
+                client,
+            },
+        )
+    }
+
+    /// The in-process relay: stored messages go to `hub` (and so to this host's SSE clients).
+    pub fn local(store: Arc<Store>, hub: Arc<LiveHub>) -> Self {
+        Self::with_sink(store, Sink::Local(hub))
+    }
+
+    fn with_sink(store: Arc<Store>, sink: Sink) -> Self {
         Relay {
             store,
-            jetstream: config
-                .jetstream
-                .then(|| async_nats::jetstream::new(client.clone())),
-            acks: tokio::sync::Mutex::default(),
-            duplicate_window: Duration::from_secs(config.duplicate_window_s),
-            client,
+            sink,
             wake: RelayHandle::default(),
-            flush_timeout: Duration::from_millis(config.flush_timeout_ms),
+            metrics: None,
             poll_every: Duration::from_secs(1),
             scan_every: Duration::from_secs(10),
         }
+    }
+
+    /// Report published messages, errors and the backlog in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The handle appends use to wake this relay.
@@ -76,13 +112,18 @@ impl Relay {
 
     /// With JetStream: create the stream capturing `chowk.room.>` if it does not exist.
     pub async fn ensure_stream(&self) -> Result<(), RelayError> {
-        let Some(js) = &self.jetstream else {
+        let Sink::Nats {
+            jetstream: Some(js),
+            duplicate_window,
+            ..
+        } = &self.sink
+        else {
             return Ok(());
         };
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: JETSTREAM_STREAM.into(),
             subjects: vec!["chowk.room.>".into()],
-            duplicate_window: self.duplicate_window,
+            duplicate_window: *duplicate_window,
             ..Default::default()
         })
         .await
@@ -112,9 +153,17 @@ impl Relay {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "relay could not publish; retrying");
+                    if let Some(m) = &self.metrics {
+                        m.relay_errors.inc();
+                    }
                     Duration::from_millis(250)
                 }
             };
+            if let Some(m) = &self.metrics {
+                if let Ok(dirty) = self.store.dirty_rooms().await {
+                    m.relay_backlog_rooms.set(dirty.len() as i64);
+                }
+            }
             tokio::select! {
                 _ = self.wake.0.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
@@ -146,7 +195,12 @@ impl Relay {
             // Unmark first: an append that lands while we drain marks the room again.
             self.store.clear_dirty(&room).await?;
             match self.drain_room(&room).await {
-                Ok(n) => published += n,
+                Ok(n) => {
+                    published += n;
+                    if let Some(m) = &self.metrics {
+                        m.relay_published.inc_by(n as u64);
+                    }
+                }
                 Err(e) => {
                     let _ = self.store.mark_dirty(&room).await;
                     return Err(e);
@@ -183,7 +237,7 @@ impl Relay {
                 break;
             }
             for m in approved.iter().filter_map(|(_, m)| m.as_ref()) {
-                self.publish_message(m).await?;
+                self.publish_message(m, true).await?;
             }
             self.flush().await?;
             self.store.ack_approved(room, approved.len()).await?;
@@ -193,59 +247,99 @@ impl Relay {
     }
 
     async fn publish_stored(&self, m: &StoredMessage) -> Result<(), RelayError> {
-        if m.pending {
-            let event = ModerationEvent::Flagged {
-                message: MessageView::from(m),
-                trace: serde_json::from_str(&m.trace).unwrap_or_default(),
-            };
-            // Its own dedupe id: the message itself is published to `.messages` with its id
-            // once approved, and JetStream dedupes across the whole stream.
-            self.publish(
-                subjects::moderation(&m.room),
-                &format!("{}:flagged", m.id),
-                &event,
-            )
-            .await
-        } else {
-            self.publish_message(m).await
+        if !m.pending {
+            return self.publish_message(m, false).await;
         }
+        if matches!(self.sink, Sink::Local(_)) {
+            // Moderators read the queue over HTTP; nothing listens in-process.
+            return Ok(());
+        }
+        let event = ModerationEvent::Flagged {
+            message: MessageView::from(m),
+            trace: serde_json::from_str(&m.trace).unwrap_or_default(),
+        };
+        // Its own dedupe id: the message itself is published to `.messages` with its id once
+        // approved, and JetStream dedupes across the whole stream.
+        self.publish(
+            subjects::moderation(&m.room),
+            &format!("{}:flagged", m.id),
+            None,
+            &event,
+        )
+        .await
     }
 
-    async fn publish_message(&self, m: &StoredMessage) -> Result<(), RelayError> {
-        self.publish(subjects::messages(&m.room), &m.id, &MessageView::from(m))
+    async fn publish_message(&self, m: &StoredMessage, approved: bool) -> Result<(), RelayError> {
+        let view = MessageView::from(m);
+        if let Sink::Local(hub) = &self.sink {
+            hub.publish(LiveMessage {
+                message: view,
+                approved,
+            });
+            return Ok(());
+        }
+        let event = approved.then_some(APPROVED);
+        self.publish(subjects::messages(&m.room), &m.id, event, &view)
             .await
     }
 
-    /// Publish with `Nats-Msg-Id`: core NATS, or JetStream keeping the ack for [`Self::flush`].
+    /// Publish to NATS with `Nats-Msg-Id` (and [`EVENT_HEADER`] for approvals): core NATS, or
+    /// JetStream keeping the ack for [`Self::flush`].
     async fn publish(
         &self,
         subject: String,
         id: &str,
+        event: Option<&str>,
         value: &impl serde::Serialize,
     ) -> Result<(), RelayError> {
-        let Some(js) = &self.jetstream else {
-            return publish_json(&self.client, subject, Some(id), value).await;
+        let Sink::Nats {
+            client,
+            jetstream,
+            acks,
+            ..
+        } = &self.sink
+        else {
+            return Ok(());
         };
         let payload = serde_json::to_vec(value).map_err(|e| RelayError::Nats(e.to_string()))?;
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", id);
+        if let Some(event) = event {
+            headers.insert(EVENT_HEADER, event);
+        }
+        let Some(js) = jetstream else {
+            return client
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(|e| RelayError::Nats(e.to_string()));
+        };
         let ack = js
             .publish_with_headers(subject, headers, payload.into())
             .await
             .map_err(|e| RelayError::Nats(e.to_string()))?;
-        self.acks.lock().await.push(ack);
+        acks.lock().await.push(ack);
         Ok(())
     }
 
     /// Wait until the server has everything published so far: JetStream acks (a batch holds
     /// at most 100, far below the client's limit of unacknowledged publishes), or a flush.
     async fn flush(&self) -> Result<(), RelayError> {
-        if self.jetstream.is_some() {
-            let acks = std::mem::take(&mut *self.acks.lock().await);
+        let Sink::Nats {
+            client,
+            jetstream,
+            acks,
+            flush_timeout,
+            ..
+        } = &self.sink
+        else {
+            return Ok(());
+        };
+        if jetstream.is_some() {
+            let acks = std::mem::take(&mut *acks.lock().await);
             let all = futures::future::try_join_all(
                 acks.into_iter().map(std::future::IntoFuture::into_future),
             );
-            return match tokio::time::timeout(self.flush_timeout, all).await {
+            return match tokio::time::timeout(*flush_timeout, all).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
                 Err(_) => Err(RelayError::Nats(
@@ -253,12 +347,12 @@ impl Relay {
                 )),
             };
         }
-        match tokio::time::timeout(self.flush_timeout, self.client.flush()).await {
+        match tokio::time::timeout(*flush_timeout, client.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
             Err(_) => Err(RelayError::Nats(format!(
                 "server did not confirm within {} ms",
-                self.flush_timeout.as_millis()
+                flush_timeout.as_millis()
             ))),
         }
     }

@@ -9,6 +9,9 @@ pub const INGEST_ALL: &str = "chowk.ingest.*";
 /// Queue group of the ingest service: a fleet shares the load, each request handled once.
 pub const INGEST_QUEUE: &str = "chowk";
 
+/// Every room's `.messages` subject (what a host's live feed listens to).
+pub const MESSAGES_ALL: &str = "chowk.room.*.messages";
+
 /// Every stored, visible message of a room.
 pub fn messages(room: &RoomId) -> String {
     format!("chowk.room.{room}.messages")

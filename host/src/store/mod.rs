@@ -124,6 +124,22 @@ impl Store {
         }
     }
 
+    /// Whether the database answers (always, for the memory store).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(s) => s.ping().await,
+        }
+    }
+
+    /// Redis connections dropped after failover signals (0 for the memory store).
+    pub fn failovers_seen(&self) -> u64 {
+        match self {
+            Store::Memory(_) => 0,
+            Store::Redis(s) => s.failovers_seen(),
+        }
+    }
+
     /// Create a room; `Conflict` if the id is taken.
     pub async fn create_room(&self, room: NewRoom) -> Result<Room, StoreError> {
         validate_room(&room)?;

@@ -13,8 +13,9 @@ pub const MAX_PAGE: usize = 200;
 pub const DEFAULT_RETENTION: u64 = 10_000;
 
 /// A room id: `[a-z0-9_-]{1,64}`, so it is also safe in Redis keys and NATS subjects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, pattern = "^[a-z0-9_-]{1,64}$")]
 pub struct RoomId(String);
 
 impl RoomId {
@@ -44,7 +45,7 @@ impl fmt::Display for RoomId {
 }
 
 /// Who may read and post in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     /// Anyone signed in.
@@ -55,7 +56,7 @@ pub enum Visibility {
 }
 
 /// A room (community).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Room {
     /// Id.
     pub id: RoomId,
@@ -72,7 +73,7 @@ pub struct Room {
 }
 
 /// What the chain decided, as stored with the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StoredAction {
     /// Stored as sent.
@@ -221,7 +222,7 @@ pub struct HistoryPage {
 }
 
 /// A moderator's decision on a flagged message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     /// Make it visible to everyone.

@@ -9,7 +9,7 @@ use super::StoreError;
 pub const MAX_PRODUCTS: usize = 50;
 
 /// A stored profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Profile {
     /// User id.
     pub user: String,
@@ -32,7 +32,7 @@ pub struct Profile {
 }
 
 /// One product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     /// Product name.
@@ -49,7 +49,7 @@ pub struct Product {
 
 /// A partial update: every field present replaces the stored one. A full replacement (PUT) is
 /// a patch with every field set.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// Name shown in chat.

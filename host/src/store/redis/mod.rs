@@ -125,6 +125,12 @@ impl RedisStore {
         )
     }
 
+    /// Connections dropped after a failover signal (READONLY, MASTERDOWN, lost connection...),
+    /// each followed by a fresh resolution of the primary.
+    pub fn failovers_seen(&self) -> u64 {
+        self.redis.failovers_seen()
+    }
+
     /// Whether the primary answers `PING`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.command::<String>(redis::cmd("PING")).await.map(drop)

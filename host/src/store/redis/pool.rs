@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use deadpool_redis::{Pool as SinglePool, PoolConfig, Runtime, Timeouts};
@@ -38,6 +38,7 @@ pub(super) struct Redis {
     next: AtomicUsize,
     timeout: Duration,
     budget: Duration,
+    failovers_seen: AtomicU64,
 }
 
 impl std::fmt::Debug for Redis {
@@ -165,6 +166,7 @@ impl Redis {
             next: AtomicUsize::new(0),
             timeout,
             budget,
+            failovers_seen: AtomicU64::new(0),
         })
     }
 
@@ -190,11 +192,17 @@ impl Redis {
         Ok((i, conn))
     }
 
-    /// Forget a failed connection, so the slot's next user connects afresh.
+    /// Forget a failed connection, so the slot's next user connects afresh (and, through
+    /// Sentinel, asks where the primary is now).
     fn discard(&self, i: usize) {
-        if i < self.slots.len() {
-            self.slot(i).take();
+        if i < self.slots.len() && self.slot(i).take().is_some() {
+            self.failovers_seen.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Connections dropped after a failover signal (READONLY, MASTERDOWN, lost connection...).
+    pub(super) fn failovers_seen(&self) -> u64 {
+        self.failovers_seen.load(Ordering::Relaxed)
     }
 
     /// Run `call` on a connection to the primary, retrying transient failures (see the module

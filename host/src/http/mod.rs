@@ -1,0 +1,180 @@
+//! The HTTP chat API on axum: routes (documented by utoipa, so `/openapi.json` is generated
+//! from the same table that routes requests), the shared [`AppState`], and the layers every
+//! request passes (panic guard, metrics, header and body limits, compression).
+
+pub mod access;
+pub mod admin;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod messages;
+pub mod middleware;
+pub mod moderation;
+pub mod profiles;
+pub mod rooms;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Authority;
+use crate::chat::Chat;
+use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+use crate::relay::live::LiveHub;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Posting, the store, the live chain and the clock.
+    pub chat: Arc<Chat>,
+    /// Token verification.
+    pub auth: Authority,
+    /// This host's live feed (SSE).
+    pub live: Arc<LiveHub>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// NATS, when configured (for readiness).
+    pub nats: Option<async_nats::Client>,
+    /// Cancelled when the server starts shutting down: live streams end so that the graceful
+    /// shutdown can finish.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Chowk",
+        description = "Community chat whose every message passes a chain of sandboxed WebAssembly plugins. \
+                       Errors are `{\"error\": {\"code\", \"message\", ...}}` with stable codes."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "rooms", description = "Rooms and membership"),
+        (name = "messages", description = "Posting, history and live events"),
+        (name = "moderation", description = "The flagged-message queue"),
+        (name = "profiles", description = "Business profiles"),
+        (name = "admin", description = "The plugin chain"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route, and the OpenAPI document describing exactly them.
+fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(rooms::create, rooms::list))
+        .routes(routes!(rooms::get))
+        .routes(routes!(rooms::add_member, rooms::remove_member))
+        .routes(routes!(rooms::add_moderator, rooms::remove_moderator))
+        .routes(routes!(messages::post, messages::history))
+        .routes(routes!(events::events))
+        .routes(routes!(moderation::queue))
+        .routes(routes!(moderation::decide))
+        .routes(routes!(profiles::get, profiles::put, profiles::patch))
+        .routes(routes!(admin::plugins))
+        .routes(routes!(admin::eval))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document (also served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes().1;
+    doc.paths.paths.insert(
+        "/openapi.json".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This document"))
+                .tag("operations")
+                .response("200", utoipa::openapi::Response::new("OpenAPI 3.1 JSON")),
+        ),
+    );
+    doc
+}
+
+/// The whole API with its layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let (routes, _) = routes();
+    let doc = openapi();
+    let body_limit = state.limits.body_bytes;
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        )
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::header_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::record,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error (logged)",
+    )
+    .into_response()
+}

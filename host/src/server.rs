@@ -1,0 +1,251 @@
+//! One Chowk host, assembled from its [`Config`]: store, plugin chain, relay (NATS or
+//! in-process), NATS ingest, live feed and the HTTP API. [`Server::run`] serves a listener
+//! until a shutdown future resolves (mini-redis style, so tests run hosts in-process), then
+//! finishes in-flight requests and lets the relay drain once more.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Authority, KeyError};
+use crate::chat::Chat;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::plugins::{
+    Chain, ChainContext, EngineOptions, LoadError, MemoryState, PluginEngine, PluginState,
+};
+use crate::relay::ingest::Ingest;
+use crate::relay::live::LiveHub;
+use crate::relay::{Relay, RelayError};
+use crate::store::{Store, StoreError};
+
+/// Why a host could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The config cannot work.
+    #[error("config: {0}")]
+    Config(String),
+    /// The auth secret is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store could not be set up.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The plugin chain did not load.
+    #[error("plugins {path}: {source}")]
+    Chain {
+        /// The manifest.
+        path: String,
+        /// Why.
+        source: LoadError,
+    },
+    /// NATS could not be set up.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The listener failed.
+    #[error("http: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a host needs besides its config.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The clock messages are stamped with.
+    pub clock: Arc<dyn Clock>,
+    /// A plugin engine to share (tests run several hosts on one); `None` makes one.
+    pub engine: Option<Arc<PluginEngine>>,
+    /// Secret used when the config has none (`chowk serve --dev`).
+    pub dev_secret: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            engine: None,
+            dev_secret: None,
+        }
+    }
+}
+
+/// A started host: background tasks running, HTTP not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    state: Arc<AppState>,
+    background: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+impl Server {
+    /// Connect the store and NATS, load the chain, and start the relay, ingest and live feed.
+    pub async fn start(config: Config, options: Options) -> Result<Server, ServerError> {
+        let secret = config
+            .auth
+            .jwt_secret
+            .clone()
+            .or(options.dev_secret)
+            .ok_or_else(|| {
+                ServerError::Config(
+                    "auth.jwt_secret (or CHOWK_AUTH_JWT_SECRET) is required; `chowk serve --dev` \
+                     generates one for a trial"
+                        .into(),
+                )
+            })?;
+        let auth = Authority::new(secret.as_bytes(), config.auth.leeway_s)?;
+        let clock = options.clock;
+        let store = Arc::new(Store::open(config.redis.as_ref(), clock.clone())?);
+        let state: Arc<dyn PluginState> = match &*store {
+            Store::Redis(redis) => Arc::new(redis.plugin_state(tokio::runtime::Handle::current())),
+            Store::Memory(_) => Arc::new(MemoryState::new(clock.clone())),
+        };
+        let engine = match options.engine {
+            Some(engine) => engine,
+            None => Arc::new(
+                PluginEngine::new(EngineOptions::default())
+                    .map_err(|e| ServerError::Config(format!("plugin engine: {e}")))?,
+            ),
+        };
+        let context = ChainContext {
+            engine,
+            state,
+            clock: clock.clone(),
+        };
+        let path = config.plugins.path.clone();
+        let chain = {
+            let context = context.clone();
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || Chain::load_file(&context, &path, 1))
+                .await
+                .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
+        }
+        .map_err(|source| ServerError::Chain {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let chain = Arc::new(ArcSwap::from_pointee(chain));
+
+        let metrics = Metrics::new();
+        let live = LiveHub::new();
+        let background = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let nats = match &config.nats {
+            Some(nats) => Some(nats.connect("chowk").await?),
+            None => None,
+        };
+        let relay = match (&nats, &config.nats) {
+            (Some(client), Some(nats_config)) => {
+                Relay::new(store.clone(), client.clone(), nats_config)
+            }
+            _ => Relay::local(store.clone(), live.clone()),
+        }
+        .with_metrics(metrics.clone());
+        let chat = Arc::new(
+            Chat::new(store, chain, clock, Some(relay.handle()), nats.clone())
+                .with_metrics(metrics.clone())
+                .with_max_text_chars(config.limits.text_chars),
+        );
+        let stop = background.clone();
+        tasks.push(tokio::spawn(
+            relay.run(async move { stop.cancelled().await }),
+        ));
+        if let Some(client) = &nats {
+            tasks.push(
+                live.clone()
+                    .feed_from_nats(client.clone(), background.clone())
+                    .await?,
+            );
+            let ingest = Arc::new(Ingest::new(chat.clone(), client.clone()));
+            let stop = background.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = ingest.run(async move { stop.cancelled().await }).await {
+                    tracing::error!(error = %e, "NATS ingest stopped");
+                }
+            }));
+        }
+        let state = Arc::new(AppState {
+            chat,
+            auth,
+            live,
+            metrics,
+            limits: config.limits.clone(),
+            nats,
+            shutdown: CancellationToken::new(),
+        });
+        Ok(Server {
+            state,
+            background,
+            tasks,
+            shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+        })
+    }
+
+    /// What the handlers share.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The API (for in-process requests with `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> Router {
+        http::router(self.state.clone())
+    }
+
+    /// Serve `listener` until `shutdown` resolves; then stop live streams, finish in-flight
+    /// requests (at most `shutdown_timeout_ms`), stop ingest and let the relay drain.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let streams = self.state.shutdown.clone();
+        let draining = CancellationToken::new();
+        let started_draining = draining.clone();
+        let serve = axum::serve(listener, http::router(self.state.clone())).with_graceful_shutdown(
+            async move {
+                shutdown.await;
+                streams.cancel();
+                started_draining.cancel();
+            },
+        );
+        let timeout = self.shutdown_timeout;
+        let result = tokio::select! {
+            r = serve => r.map_err(ServerError::from),
+            _ = async { draining.cancelled().await; tokio::time::sleep(timeout).await } => {
+                tracing::warn!("requests still running after the shutdown timeout; stopping anyway");
+                Ok(())
+            }
+        };
+        self.stop().await;
+        result
+    }
+
+    /// Stop the background tasks; the relay publishes what is left first.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        self.background.cancel();
+        for task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background task did not stop within 10 s");
+            }
+        }
+    }
+}
+
+/// A random secret for `chowk serve --dev` (hex of 32 random bytes).
+pub fn random_secret() -> Result<String, ServerError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ServerError::Config(format!("no randomness for a dev secret: {e}")))?;
+    Ok(hex::encode(bytes))
+}
