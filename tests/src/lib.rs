@@ -1,10 +1,12 @@
 //! Shared support for Chowk's integration tests: where the built plugin components are, one
-//! shared plugin engine per test process, chains built from inline `plugins.toml` text, and
-//! ([`servers`]) real Redis and Sentinel processes started on free ports.
+//! shared plugin engine per test process, chains built from inline `plugins.toml` text,
+//! ([`servers`]) real Redis, Sentinel and NATS processes started on free ports, and ([`api`])
+//! whole hosts started in-process for API tests.
 //!
 //! The components come from `cargo xtask plugins` (which `cargo xtask test` runs first); a test
 //! that cannot find one fails and says so.
 
+pub mod api;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
