@@ -58,10 +58,11 @@ impl Ingest {
             .queue_subscribe(subjects::INGEST_ALL, subjects::INGEST_QUEUE.into())
             .await
             .map_err(|e| RelayError::Nats(e.to_string()))?;
-        self.client
-            .flush()
-            .await
-            .map_err(|e| RelayError::Nats(e.to_string()))?;
+        // Make sure the server has the subscription before the first request arrives. While
+        // NATS is down this fails; the client re-subscribes by itself on reconnect.
+        if let Err(e) = self.client.flush().await {
+            tracing::warn!(error = %e, "ingest subscribed while NATS is unreachable; it starts on reconnect");
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

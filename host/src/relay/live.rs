@@ -86,6 +86,11 @@ impl LiveHub {
             .subscribe(subjects::MESSAGES_ALL)
             .await
             .map_err(|e| RelayError::Nats(e.to_string()))?;
+        // Have the server know the subscription before the API serves (best effort: while NATS
+        // is down the client subscribes again on reconnect).
+        if let Err(e) = client.flush().await {
+            tracing::warn!(error = %e, "live feed subscribed while NATS is unreachable");
+        }
         Ok(tokio::spawn(async move {
             loop {
                 tokio::select! {
