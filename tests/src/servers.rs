@@ -1,4 +1,4 @@
-//! Real `redis-server` and Redis Sentinel processes for tests, in the style of nats.rs's
+//! Real `redis-server`, Redis Sentinel, `nats-server` and `chowk serve` processes for tests, in the style of nats.rs's
 //! test-server crate: each on a free port with its own temporary directory, waited for until it
 //! answers, and killed when dropped. Nothing here touches servers the machine already runs.
 
@@ -472,4 +472,101 @@ impl NatsServer {
         self.stop();
         self.spawn();
     }
+}
+
+/// The `chowk` binary cargo built next to this test binary (`target/<profile>/chowk`).
+pub fn chowk_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let path = dir.join("chowk");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p chowk-host --bin chowk` (`cargo xtask test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A `chowk serve` process on a free port, killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct ChowkProcess {
+    process: Process,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+impl ChowkProcess {
+    /// `chowk serve --config <config> --listen 127.0.0.1:0`, waited for until it prints where
+    /// it listens.
+    pub fn serve(config: &Path) -> Self {
+        let mut child = Command::new(chowk_binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("CHOWK_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start chowk serve");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(base) = line.strip_prefix("chowk: listening on ") {
+                    let _ = tx.send(base.trim().to_owned());
+                }
+            }
+        });
+        let mut process = Process(Some(child));
+        let base = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(base) => base,
+            Err(_) => {
+                let status = process.exited();
+                panic!("chowk serve did not start listening (exit status: {status:?}); see its log above")
+            }
+        };
+        ChowkProcess { process, base }
+    }
+
+    /// SIGKILL: no shutdown, no final relay drain.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// SIGTERM, then wait (at most `timeout`) for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let child = self.process.0.as_mut().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.exited() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "chowk serve did not exit within {timeout:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Run `chowk <args>` to completion: (success, stdout, stderr).
+pub fn chowk(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(chowk_binary())
+        .args(args)
+        .output()
+        .expect("run chowk");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -60,8 +60,8 @@ impl Ingest {
             .map_err(|e| RelayError::Nats(e.to_string()))?;
         // Make sure the server has the subscription before the first request arrives. While
         // NATS is down this fails; the client re-subscribes by itself on reconnect.
-        if let Err(e) = self.client.flush().await {
-            tracing::warn!(error = %e, "ingest subscribed while NATS is unreachable; it starts on reconnect");
+        if !super::live::flushed(&self.client).await {
+            tracing::warn!("ingest subscribed while NATS is unreachable; it starts on reconnect");
         }
         tokio::pin!(shutdown);
         loop {

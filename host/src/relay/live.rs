@@ -88,8 +88,8 @@ impl LiveHub {
             .map_err(|e| RelayError::Nats(e.to_string()))?;
         // Have the server know the subscription before the API serves (best effort: while NATS
         // is down the client subscribes again on reconnect).
-        if let Err(e) = client.flush().await {
-            tracing::warn!(error = %e, "live feed subscribed while NATS is unreachable");
+        if !flushed(&client).await {
+            tracing::warn!("live feed subscribed while NATS is unreachable; it starts on reconnect");
         }
         Ok(tokio::spawn(async move {
             loop {
@@ -113,4 +113,13 @@ impl LiveHub {
             }
         }))
     }
+}
+
+/// Whether the server confirmed everything sent so far within a second (a flush waits for a
+/// reconnect while NATS is down, and starting a host must not).
+pub async fn flushed(client: &async_nats::Client) -> bool {
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), client.flush()).await,
+        Ok(Ok(()))
+    )
 }
