@@ -517,7 +517,10 @@ impl ChowkProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(base) = line.strip_prefix("chowk: listening on ") {
                     let _ = tx.send(base.trim().to_owned());
                 }
@@ -552,7 +555,10 @@ impl ChowkProcess {
             if let Some(status) = self.process.exited() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "chowk serve did not exit within {timeout:?} of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "chowk serve did not exit within {timeout:?} of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

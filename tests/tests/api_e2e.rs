@@ -61,7 +61,10 @@ impl Client {
         let response = request.send().await.expect("host answers");
         let status = response.status();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn post(&self, room: &str, token: &str, text: &str) -> Value {
@@ -94,7 +97,8 @@ impl Client {
     }
 }
 
-type ByteStream = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+type ByteStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
 struct Sse {
     stream: ByteStream,
@@ -121,7 +125,8 @@ impl Sse {
                 .unwrap_or_else(|_| panic!("{} of {n} events arrived", out.len()))
                 .expect("stream open")
                 .expect("chunk");
-            self.text.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+            self.text
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
         }
     }
 }
@@ -149,7 +154,10 @@ async fn chat_over_http_redis_and_nats() {
         .subscribe("chowk.room.lobby.messages")
         .await
         .expect("subscribe");
-    let mut profiles = watcher.subscribe("chowk.profile.*").await.expect("subscribe");
+    let mut profiles = watcher
+        .subscribe("chowk.profile.*")
+        .await
+        .expect("subscribe");
     watcher.flush().await.expect("flush");
 
     let (status, room) = c
@@ -168,12 +176,19 @@ async fn chat_over_http_redis_and_nats() {
         posted.push(c.post("lobby", &asha, &format!("rate list {i}")).await["id"].clone());
     }
     let flagged = c.post("lobby", &asha, FLAGGED_TEXT).await;
-    let removed = c.post("lobby", &asha, &format!("{FLAGGED_TEXT} today")).await;
+    let removed = c
+        .post("lobby", &asha, &format!("{FLAGGED_TEXT} today"))
+        .await;
     assert_eq!(flagged["action"], "flag");
 
     // History: newest first, flagged ones hidden from other readers.
     let (_, page) = c
-        .send(reqwest::Method::GET, "/v1/rooms/lobby/messages", Some(&reader), None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/rooms/lobby/messages",
+            Some(&reader),
+            None,
+        )
         .await;
     let ids: Vec<Value> = page["messages"]
         .as_array()
@@ -191,19 +206,36 @@ async fn chat_over_http_redis_and_nats() {
         let header = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id"));
         assert_eq!(header.map(|v| v.as_str()), id.as_str());
     }
-    let streamed: Vec<Value> = sse.next(3).await.into_iter().map(|m| m["id"].clone()).collect();
+    let streamed: Vec<Value> = sse
+        .next(3)
+        .await
+        .into_iter()
+        .map(|m| m["id"].clone())
+        .collect();
     assert_eq!(streamed, posted);
 
     // Moderation: approve one (relayed, streamed), remove the other.
     let (_, queue) = c
-        .send(reqwest::Method::GET, "/v1/rooms/lobby/moderation", Some(&moderator), None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/rooms/lobby/moderation",
+            Some(&moderator),
+            None,
+        )
         .await;
-    assert_eq!(queue["messages"].as_array().map(Vec::len), Some(2), "{queue}");
+    assert_eq!(
+        queue["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{queue}"
+    );
     for (message, decision) in [(&flagged, "approve"), (&removed, "remove")] {
         let (status, body) = c
             .send(
                 reqwest::Method::POST,
-                &format!("/v1/rooms/lobby/moderation/{}", message["id"].as_str().expect("id")),
+                &format!(
+                    "/v1/rooms/lobby/moderation/{}",
+                    message["id"].as_str().expect("id")
+                ),
                 Some(&moderator),
                 Some(json!({"decision": decision})),
             )
@@ -215,7 +247,12 @@ async fn chat_over_http_redis_and_nats() {
     assert_eq!(body["id"], flagged["id"]);
     assert_eq!(sse.next(1).await[0]["id"], flagged["id"]);
     let (_, page) = c
-        .send(reqwest::Method::GET, "/v1/rooms/lobby/messages?limit=10", Some(&reader), None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/rooms/lobby/messages?limit=10",
+            Some(&reader),
+            None,
+        )
         .await;
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(4), "{page}");
 
@@ -225,12 +262,19 @@ async fn chat_over_http_redis_and_nats() {
             reqwest::Method::PUT,
             "/v1/profiles/asha",
             Some(&asha),
-            Some(json!({"display_name": "Asha", "business_name": "Asha Handlooms", "city": "Surat"})),
+            Some(
+                json!({"display_name": "Asha", "business_name": "Asha Handlooms", "city": "Surat"}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, profile) = c
-        .send(reqwest::Method::GET, "/v1/profiles/asha", Some(&reader), None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/profiles/asha",
+            Some(&reader),
+            None,
+        )
         .await;
     assert_eq!(profile["business_name"], "Asha Handlooms");
     let announced = next_nats(&mut profiles).await;
@@ -240,7 +284,11 @@ async fn chat_over_http_redis_and_nats() {
 
     // Readiness follows NATS.
     let (status, ready) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
-    assert_eq!((status, &ready["nats"]), (StatusCode::OK, &json!("ok")), "{ready}");
+    assert_eq!(
+        (status, &ready["nats"]),
+        (StatusCode::OK, &json!("ok")),
+        "{ready}"
+    );
     drop(sse);
     host.shutdown().await;
 }
@@ -268,17 +316,71 @@ async fn auth_failures_and_bad_input_over_the_wire() {
         .expect("authority")
         .mint("root", Role::Admin, Duration::from_secs(60))
         .expect("mint");
-    let cases: Vec<(&str, Option<&str>, reqwest::Method, &str, StatusCode, &str)> = vec![
-        ("no token", None, reqwest::Method::GET, "/v1/rooms", StatusCode::UNAUTHORIZED, "unauthorized"),
-        ("forged", Some(&forged), reqwest::Method::GET, "/v1/rooms", StatusCode::UNAUTHORIZED, "invalid_token"),
-        ("wrong role", Some(&asha), reqwest::Method::GET, "/v1/admin/plugins", StatusCode::FORBIDDEN, "forbidden"),
-        ("non-member", Some(&asha), reqwest::Method::GET, "/v1/rooms/gold/messages", StatusCode::FORBIDDEN, "forbidden"),
-        ("unknown room", Some(&asha), reqwest::Method::GET, "/v1/rooms/nowhere/messages", StatusCode::NOT_FOUND, "not_found"),
-        ("bad room id", Some(&asha), reqwest::Method::GET, "/v1/rooms/NOT%20OK/messages", StatusCode::BAD_REQUEST, "invalid_request"),
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        reqwest::Method,
+        &'a str,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "no token",
+            None,
+            reqwest::Method::GET,
+            "/v1/rooms",
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "forged",
+            Some(&forged),
+            reqwest::Method::GET,
+            "/v1/rooms",
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            "wrong role",
+            Some(&asha),
+            reqwest::Method::GET,
+            "/v1/admin/plugins",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "non-member",
+            Some(&asha),
+            reqwest::Method::GET,
+            "/v1/rooms/gold/messages",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "unknown room",
+            Some(&asha),
+            reqwest::Method::GET,
+            "/v1/rooms/nowhere/messages",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "bad room id",
+            Some(&asha),
+            reqwest::Method::GET,
+            "/v1/rooms/NOT%20OK/messages",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
     ];
     for (what, token, method, path, status, code) in cases {
         let (got, body) = c.send(method, path, token, None).await;
-        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{what}: {body}");
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
     }
     let expired = {
         let now = std::time::SystemTime::now()
@@ -295,7 +397,10 @@ async fn auth_failures_and_bad_input_over_the_wire() {
     let (status, body) = c
         .send(reqwest::Method::GET, "/v1/rooms", Some(&expired), None)
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_expired")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_expired"))
+    );
 
     let raw = |body: Vec<u8>, content_type: &str| {
         c.http
@@ -307,12 +412,58 @@ async fn auth_failures_and_bad_input_over_the_wire() {
     };
     let json_ct = "application/json";
     let bad: Vec<(&str, reqwest::Response, StatusCode, &str)> = vec![
-        ("malformed", raw(b"{\"text\":".to_vec(), json_ct).await.expect("send"), StatusCode::BAD_REQUEST, "invalid_json"),
-        ("invalid utf-8", raw(b"{\"text\": \"\xc3\x28\"}".to_vec(), json_ct).await.expect("send"), StatusCode::BAD_REQUEST, "invalid_json"),
-        ("wrong content type", raw(b"{\"text\": \"hi\"}".to_vec(), "text/plain").await.expect("send"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("unknown field", raw(br#"{"text": "hi", "sender": "root"}"#.to_vec(), json_ct).await.expect("send"), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("oversized body", raw(json!({"text": "a".repeat(40_000)}).to_string().into_bytes(), json_ct).await.expect("send"), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-        ("text too long", raw(json!({"text": "a".repeat(4_001)}).to_string().into_bytes(), json_ct).await.expect("send"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            "malformed",
+            raw(b"{\"text\":".to_vec(), json_ct).await.expect("send"),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "invalid utf-8",
+            raw(b"{\"text\": \"\xc3\x28\"}".to_vec(), json_ct)
+                .await
+                .expect("send"),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "wrong content type",
+            raw(b"{\"text\": \"hi\"}".to_vec(), "text/plain")
+                .await
+                .expect("send"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "unknown field",
+            raw(br#"{"text": "hi", "sender": "root"}"#.to_vec(), json_ct)
+                .await
+                .expect("send"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "oversized body",
+            raw(
+                json!({"text": "a".repeat(40_000)}).to_string().into_bytes(),
+                json_ct,
+            )
+            .await
+            .expect("send"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            "text too long",
+            raw(
+                json!({"text": "a".repeat(4_001)}).to_string().into_bytes(),
+                json_ct,
+            )
+            .await
+            .expect("send"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
     ];
     for (what, response, status, code) in bad {
         assert_eq!(response.status(), status, "{what}");
@@ -327,7 +478,10 @@ async fn auth_failures_and_bad_input_over_the_wire() {
         .send()
         .await
         .expect("send");
-    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
 
     // Compressed when asked (the clients are on 2G/3G).
     let response = c
@@ -341,7 +495,12 @@ async fn auth_failures_and_bad_input_over_the_wire() {
     assert_eq!(response.headers()["content-encoding"], "br");
 
     let (_, page) = c
-        .send(reqwest::Method::GET, "/v1/rooms/lobby/messages", Some(&asha), None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/rooms/lobby/messages",
+            Some(&asha),
+            None,
+        )
         .await;
     assert_eq!(page["messages"], json!([]), "bad input stored nothing");
     host.shutdown().await;
@@ -371,11 +530,21 @@ async fn a_message_posted_on_one_host_streams_from_another() {
     for i in 0..3 {
         sent.push(ca.post("lobby", &asha, &format!("from host a, {i}")).await["id"].clone());
     }
-    let got: Vec<Value> = on_b.next(3).await.into_iter().map(|m| m["id"].clone()).collect();
+    let got: Vec<Value> = on_b
+        .next(3)
+        .await
+        .into_iter()
+        .map(|m| m["id"].clone())
+        .collect();
     assert_eq!(got, sent);
     // The same messages read from B's history.
     let (_, page) = cb
-        .send(reqwest::Method::GET, "/v1/rooms/lobby/messages", Some(&asha), None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/rooms/lobby/messages",
+            Some(&asha),
+            None,
+        )
         .await;
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(3));
     drop(on_b);

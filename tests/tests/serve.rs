@@ -80,7 +80,14 @@ async fn sigkill_between_store_and_publish_loses_nothing() {
     // NATS is down: the host stores and acknowledges, but cannot publish.
     nats.stop();
     let mut host = ChowkProcess::serve(&config);
-    post(&http, &host.base, "/v1/rooms", &admin, json!({"id": "lobby", "name": "Lobby"})).await;
+    post(
+        &http,
+        &host.base,
+        "/v1/rooms",
+        &admin,
+        json!({"id": "lobby", "name": "Lobby"}),
+    )
+    .await;
     let mut acked = Vec::new();
     for i in 0..5 {
         let m = post(
@@ -124,7 +131,14 @@ async fn sigterm_finishes_and_drains_the_relay() {
 
     let mut host = ChowkProcess::serve(&config);
     let http = reqwest::Client::new();
-    post(&http, &host.base, "/v1/rooms", &admin, json!({"id": "lobby", "name": "Lobby"})).await;
+    post(
+        &http,
+        &host.base,
+        "/v1/rooms",
+        &admin,
+        json!({"id": "lobby", "name": "Lobby"}),
+    )
+    .await;
     let m = post(
         &http,
         &host.base,
@@ -134,7 +148,10 @@ async fn sigterm_finishes_and_drains_the_relay() {
     )
     .await;
     let status = host.terminate(Duration::from_secs(20));
-    assert!(status.success(), "chowk serve exits cleanly on SIGTERM: {status}");
+    assert!(
+        status.success(),
+        "chowk serve exits cleanly on SIGTERM: {status}"
+    );
     assert_eq!(receive(&mut sub, 1).await, [m["id"].as_str().expect("id")]);
 }
 
@@ -146,7 +163,13 @@ fn serve_without_a_secret_says_what_to_set() {
     let (ok, _, err) = chowk(&["serve", "--config", path.to_str().expect("utf-8")]);
     assert!(!ok);
     assert!(err.contains("jwt_secret"), "{err}");
-    let (ok, _, err) = chowk(&["token", "--config", path.to_str().expect("utf-8"), "--user", "a"]);
+    let (ok, _, err) = chowk(&[
+        "token",
+        "--config",
+        path.to_str().expect("utf-8"),
+        "--user",
+        "a",
+    ]);
     assert!(!ok);
     assert!(err.contains("jwt_secret"), "{err}");
     let (ok, _, err) = chowk(&["token", "--user", "a", "--role", "boss"]);

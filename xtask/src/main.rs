@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's build automation. Builds the wasm plugins (their own workspace
-//! under `plugins/`) into components, and runs the test suite exactly as CI does.
+//! under `plugins/`) into components, runs the test suite exactly as CI does, and starts a dev
+//! server.
 
 mod corpus;
 mod plugins;
@@ -19,8 +20,16 @@ struct Cli {
 enum Command {
     /// Build every plugin and test fixture to `target/plugins/` (release, componentised).
     Plugins,
-    /// The one test command: build the plugins, then run every test (host and plugin crates).
+    /// The one test command: build the plugins and the `chowk` binary, then run every test
+    /// (host and plugin crates).
     Test,
+    /// Build the plugins and start `chowk serve --dev` on the embedded default (no Redis or
+    /// NATS needed); prints the URL, an admin and a member token, and example requests.
+    Run {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Formatting and clippy checks over both workspaces, as CI runs them.
     Lint,
     /// Build the plugins, then run the benchmarks: the plugin chain (wasm vs native, loop
@@ -44,8 +53,27 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match cli.command {
         Command::Plugins => plugins::build(&root),
+        Command::Run { listen } => {
+            plugins::build(&root)?;
+            shell::cargo(&[
+                "run",
+                "--quiet",
+                "--locked",
+                "-p",
+                "chowk-host",
+                "--bin",
+                "chowk",
+                "--",
+                "serve",
+                "--dev",
+                "--listen",
+                &listen,
+            ])
+        }
         Command::Test => {
             plugins::build(&root)?;
+            // The process tests run the real binary from target/debug.
+            shell::cargo(&["build", "--locked", "-p", "chowk-host", "--bin", "chowk"])?;
             let mut counts = shell::TestCounts::default();
             let result = run_tests(&mut counts);
             println!(

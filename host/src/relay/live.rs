@@ -89,7 +89,9 @@ impl LiveHub {
         // Have the server know the subscription before the API serves (best effort: while NATS
         // is down the client subscribes again on reconnect).
         if !flushed(&client).await {
-            tracing::warn!("live feed subscribed while NATS is unreachable; it starts on reconnect");
+            tracing::warn!(
+                "live feed subscribed while NATS is unreachable; it starts on reconnect"
+            );
         }
         Ok(tokio::spawn(async move {
             loop {
