@@ -329,6 +329,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../chowk.example.toml");
+        let c = Config::load(Some(&path), env(&[])).expect("chowk.example.toml loads");
+        assert_eq!(c.server, ServerConfig::default());
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.auth.leeway_s, AuthConfig::default().leeway_s);
+        assert_eq!(c.redis, Some(RedisConfig::url("redis://127.0.0.1:6379")));
+        assert_eq!(c.nats, Some(NatsConfig::url("nats://127.0.0.1:4222")));
+        assert!(c.plugins.path.ends_with("plugins.toml"));
+    }
+
+    #[test]
     fn secrets_are_not_logged() {
         let c = AuthConfig {
             jwt_secret: Some("hunter2".into()),
