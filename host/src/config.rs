@@ -92,12 +92,15 @@ impl std::fmt::Debug for AuthConfig {
 pub struct PluginsConfig {
     /// The chain manifest; relative paths are relative to the config file's folder.
     pub path: PathBuf,
+    /// Reload the chain when the manifest or a component it names changes.
+    pub watch: bool,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
             path: PathBuf::from("plugins.toml"),
+            watch: true,
         }
     }
 }

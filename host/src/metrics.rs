@@ -34,6 +34,10 @@ pub struct Metrics {
     pub redis_failovers: IntCounter,
     /// `chowk_chain_generation`.
     pub chain_generation: IntGauge,
+    /// `chowk_chain_reloads_total`.
+    pub chain_reloads: IntCounter,
+    /// `chowk_chain_reload_failures_total`.
+    pub chain_reload_failures: IntCounter,
 }
 
 impl Default for Metrics {
@@ -129,6 +133,11 @@ impl Metrics {
                 "Redis connections dropped after READONLY/MASTERDOWN/LOADING or connection loss.",
             ),
             chain_generation: gauge("chowk_chain_generation", "Generation of the live chain."),
+            chain_reloads: counter("chowk_chain_reloads_total", "Chains swapped in by hot reload."),
+            chain_reload_failures: counter(
+                "chowk_chain_reload_failures_total",
+                "Reloads refused (bad config or component); the previous chain stayed live.",
+            ),
             registry,
         }
     }

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -19,8 +18,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::plugins::reload::{ChainSource, Reloader};
 use crate::plugins::{
-    Chain, ChainContext, EngineOptions, LoadError, MemoryState, PluginEngine, PluginState,
+    ChainContext, EngineOptions, LoadError, MemoryState, PluginEngine, PluginState,
 };
 use crate::relay::ingest::Ingest;
 use crate::relay::live::LiveHub;
@@ -50,6 +50,9 @@ pub enum ServerError {
     /// NATS could not be set up.
     #[error(transparent)]
     Relay(#[from] RelayError),
+    /// The plugin files cannot be watched.
+    #[error(transparent)]
+    Watch(#[from] crate::plugins::watch::WatchError),
     /// The listener failed.
     #[error("http: {0}")]
     Io(#[from] std::io::Error),
@@ -120,18 +123,21 @@ impl Server {
             clock: clock.clone(),
         };
         let path = config.plugins.path.clone();
-        let chain = {
-            let context = context.clone();
+        let reloader = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || Chain::load_file(&context, &path, 1))
-                .await
-                .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                let source = ChainSource::from_file(&path)?;
+                Reloader::start(context, &source, 1)
+            })
+            .await
+            .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
         }
-        .map_err(|source| ServerError::Chain {
+        .map_err(|source: LoadError| ServerError::Chain {
             path: path.display().to_string(),
             source,
         })?;
-        let chain = Arc::new(ArcSwap::from_pointee(chain));
+        let reloader = Arc::new(reloader);
+        let chain = reloader.live();
 
         let metrics = Metrics::new();
         let live = LiveHub::new();
@@ -171,8 +177,17 @@ impl Server {
                 }
             }));
         }
+        if config.plugins.watch {
+            tasks.push(crate::plugins::watch::spawn(
+                reloader.clone(),
+                path.clone(),
+                background.clone(),
+            )?);
+        }
         let state = Arc::new(AppState {
             chat,
+            reloader,
+            plugins_path: path,
             auth,
             live,
             metrics,

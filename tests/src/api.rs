@@ -65,6 +65,10 @@ pub struct Setup {
     pub chain: Option<String>,
     /// Tweaks to the config before start.
     pub limits: Option<chowk_host::config::LimitsConfig>,
+    /// Use this manifest file as it is (instead of writing `chain`).
+    pub chain_file: Option<PathBuf>,
+    /// `[plugins] watch` (default: true).
+    pub watch: Option<bool>,
 }
 
 /// A started host with its router.
@@ -98,17 +102,23 @@ impl Reply {
 
 /// The config a [`Setup`] makes, with the chain written into `dir`.
 pub fn config(setup: &Setup, dir: &TempDir) -> Config {
-    let chain_path: PathBuf = dir.path().join("plugins.toml");
-    let plugins = crate::plugins_dir();
-    let chain = setup
-        .chain
-        .as_deref()
-        .unwrap_or(CHAIN)
-        .replace("{plugins}", &plugins.display().to_string());
-    std::fs::write(&chain_path, chain).expect("write plugins.toml");
+    let chain_path = match &setup.chain_file {
+        Some(path) => path.clone(),
+        None => {
+            let path: PathBuf = dir.path().join("plugins.toml");
+            let chain = setup
+                .chain
+                .as_deref()
+                .unwrap_or(CHAIN)
+                .replace("{plugins}", &crate::plugins_dir().display().to_string());
+            std::fs::write(&path, chain).expect("write plugins.toml");
+            path
+        }
+    };
     let mut config = Config::default();
     config.auth.jwt_secret = Some(SECRET.into());
     config.plugins.path = chain_path;
+    config.plugins.watch = setup.watch.unwrap_or(true);
     config.redis = setup.redis.clone();
     config.nats = setup.nats.clone();
     if let Some(limits) = &setup.limits {

@@ -862,6 +862,7 @@ async fn openapi_lists_every_route_and_only_real_ones() {
         "PUT /v1/profiles/{user}",
         "PATCH /v1/profiles/{user}",
         "GET /v1/admin/plugins",
+        "POST /v1/admin/plugins/reload",
         "POST /v1/admin/eval",
         "GET /healthz",
         "GET /readyz",

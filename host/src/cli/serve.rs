@@ -1,4 +1,5 @@
-//! `chowk serve`: run a host from `chowk.toml` (and `CHOWK_*` variables) until SIGTERM/SIGINT.
+//! `chowk serve`: run a host from `chowk.toml` (and `CHOWK_*` variables) until SIGTERM/SIGINT;
+//! SIGHUP reloads the plugin chain.
 //! `--dev` is the embedded trial: no secret needed (a random one is made), a `lobby` room, and
 //! ready-to-use tokens and `curl` lines printed at start.
 
@@ -64,6 +65,23 @@ async fn serve(args: Args) -> Result<ExitCode> {
     if args.dev {
         let secret = secret.context("dev mode has a secret")?;
         dev_banner(&server, &secret, addr, &config).await?;
+    }
+    #[cfg(unix)]
+    {
+        let state = server.state().clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match state.reload().await {
+                    Ok(outcome) => eprintln!("chowk: SIGHUP reload: {outcome:?}"),
+                    Err(failure) => eprintln!("chowk: SIGHUP reload failed: {}", failure.reason),
+                }
+            }
+        });
     }
     server.run(listener, shutdown_signal()).await?;
     eprintln!("chowk: stopped");

@@ -11,6 +11,7 @@ use super::extract::{Caller, Json};
 use super::AppState;
 use crate::auth::Role;
 use crate::plugins::chain::PluginStatus;
+use crate::plugins::reload::{ReloadOutcome, ReloadStatus};
 use crate::plugins::{Decision, Message};
 
 /// `GET /v1/admin/plugins` answer.
@@ -24,6 +25,8 @@ pub struct ChainReport {
     pub reject_at: f64,
     /// Plugins in chain order.
     pub plugins: Vec<PluginStatus>,
+    /// Reloads since start, failures, and the last failure (cleared by the next success).
+    pub reload: ReloadStatus,
 }
 
 /// The live chain (admin).
@@ -40,7 +43,34 @@ pub async fn plugins(
         flag_at: chain.thresholds().flag_at,
         reject_at: chain.thresholds().reject_at,
         plugins: chain.status(),
+        reload: state.reloader.status(),
     }))
+}
+
+/// Reload the chain from its files now (admin): 200 with `swapped` or `unchanged` and the live
+/// generation, or 422 `reload_failed` naming the plugin and the reason (the previous chain
+/// stays live). SIGHUP does the same.
+#[utoipa::path(post, path = "/v1/admin/plugins/reload", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "`{\"outcome\": \"swapped\" | \"unchanged\", \"generation\"}`"),
+        (status = 403, body = ErrorBody), (status = 422, description = "reload_failed", body = ErrorBody)))]
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<axum::Json<ReloadOutcome>, ApiError> {
+    caller.require(Role::Admin)?;
+    match state.reload().await {
+        Ok(outcome) => Ok(axum::Json(outcome)),
+        Err(failure) => Err(ApiError {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            body: serde_json::json!({"error": {
+                "code": "reload_failed",
+                "message": failure.reason,
+                "plugin": failure.plugin,
+                "kept_generation": failure.kept_generation,
+            }}),
+            retry_after_s: None,
+        }),
+    }
 }
 
 /// `POST /v1/admin/eval` body.

@@ -35,7 +35,7 @@ pub struct ErrorDetail {
     /// Stable code: `invalid_request`, `invalid_json`, `unsupported_media_type`,
     /// `body_too_large`, `headers_too_large`, `unauthorized`, `invalid_token`, `token_expired`,
     /// `forbidden`, `not_found`, `no_route`, `method_not_allowed`, `conflict`, `rejected`,
-    /// `rate_limited`, `unavailable`, `not_ready`, `internal`.
+    /// `rate_limited`, `reload_failed`, `unavailable`, `internal`.
     pub code: String,
     /// What happened, for people.
     pub message: String,

@@ -74,6 +74,9 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     Metrics::catch_up(&m.redis_failovers, state.chat.store.failovers_seen());
     m.chain_generation
         .set(state.chat.chain.load().generation() as i64);
+    let reload = state.reloader.status();
+    Metrics::catch_up(&m.chain_reloads, reload.reloads);
+    Metrics::catch_up(&m.chain_reload_failures, reload.failures);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.render(),

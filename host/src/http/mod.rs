@@ -14,6 +14,7 @@ pub mod moderation;
 pub mod profiles;
 pub mod rooms;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +33,7 @@ use crate::auth::Authority;
 use crate::chat::Chat;
 use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
+use crate::plugins::reload::{ReloadFailure, ReloadOutcome, Reloader};
 use crate::relay::live::LiveHub;
 use error::ApiError;
 
@@ -40,6 +42,10 @@ use error::ApiError;
 pub struct AppState {
     /// Posting, the store, the live chain and the clock.
     pub chat: Arc<Chat>,
+    /// Builds and swaps chains (the live one is `chat.chain`).
+    pub reloader: Arc<Reloader>,
+    /// The chain manifest reloads read.
+    pub plugins_path: PathBuf,
     /// Token verification.
     pub auth: Authority,
     /// This host's live feed (SSE).
@@ -53,6 +59,23 @@ pub struct AppState {
     /// Cancelled when the server starts shutting down: live streams end so that the graceful
     /// shutdown can finish.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Reload the chain from its files now (admin endpoint, SIGHUP), off the async workers.
+    pub async fn reload(&self) -> Result<ReloadOutcome, ReloadFailure> {
+        let (reloader, path) = (self.reloader.clone(), self.plugins_path.clone());
+        tokio::task::spawn_blocking(move || reloader.reload_file(&path))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ReloadFailure {
+                    plugin: None,
+                    reason: format!("reload task failed: {e}"),
+                    at_ms: self.chat.clock.now_ms(),
+                    kept_generation: self.reloader.generation(),
+                })
+            })
+    }
 }
 
 #[derive(OpenApi)]
@@ -104,6 +127,7 @@ fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(moderation::decide))
         .routes(routes!(profiles::get, profiles::put, profiles::patch))
         .routes(routes!(admin::plugins))
+        .routes(routes!(admin::reload))
         .routes(routes!(admin::eval))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -168,6 +168,21 @@ impl Chain {
         base: &Path,
         generation: u64,
     ) -> Result<Chain, LoadError> {
+        Self::build(ctx, manifest, generation, |spec| {
+            let path = Manifest::component_path(base, spec);
+            std::fs::read(&path).map_err(|source| PluginLoadError::Read { path, source })
+        })
+    }
+
+    /// Build a chain whose components' bytes come from `component` (files, or a fleet's
+    /// object store). Compilation is cached by content hash, so unchanged components cost
+    /// only instantiation and `init`. Fails as a whole if any plugin fails.
+    pub fn build(
+        ctx: &ChainContext,
+        manifest: &Manifest,
+        generation: u64,
+        component: impl Fn(&PluginSpec) -> Result<Vec<u8>, PluginLoadError>,
+    ) -> Result<Chain, LoadError> {
         let engine = &*ctx.engine;
         let mut plugins = Vec::with_capacity(manifest.plugins.len());
         for spec in &manifest.plugins {
@@ -175,13 +190,7 @@ impl Chain {
                 plugin: spec.name.clone(),
                 reason,
             };
-            let path = Manifest::component_path(base, spec);
-            let bytes = std::fs::read(&path).map_err(|source| {
-                fail(PluginLoadError::Read {
-                    path: path.clone(),
-                    source,
-                })
-            })?;
+            let bytes = component(spec).map_err(fail)?;
             let (component, hash) = engine
                 .compile(&bytes)
                 .map_err(|e| fail(PluginLoadError::Compile(e.0)))?;

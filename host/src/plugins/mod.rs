@@ -1,15 +1,18 @@
 //! The plugin chain: `plugins.toml` ([`manifest`]), the sandbox that runs components
 //! ([`runtime`]), per-plugin key-value state ([`state`]), the circuit breaker ([`breaker`]), and
 //! the chain that turns plugin verdicts into one [`Decision`] ([`chain`]), with per-plugin
-//! call latency ([`latency`]).
+//! call latency ([`latency`]); hot reload builds and swaps whole chains ([`reload`]) when the
+//! files change ([`watch`]).
 
 pub mod breaker;
 pub mod chain;
 pub mod decision;
 pub mod latency;
 pub mod manifest;
+pub mod reload;
 pub mod runtime;
 pub mod state;
+pub mod watch;
 
 pub use chain::{Chain, ChainContext, LoadError, Message};
 pub use decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};

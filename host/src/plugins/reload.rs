@@ -1,0 +1,249 @@
+//! Hot reload: build a new chain off the request path and swap it in whole.
+//!
+//! A [`ChainSource`] is a manifest and the bytes of every component it names (read from files,
+//! or fetched from NATS in fleet mode). [`Reloader::apply`] fingerprints it (manifest text plus
+//! each component's SHA-256); an unchanged fingerprint is a no-op. Otherwise it builds the new
+//! chain — compiling only components whose hash the engine has not seen, pre-instantiating and
+//! calling `init` with the new config — and only when every step succeeded swaps it into the
+//! live [`ArcSwap`] with the next generation. Any failure keeps the old chain serving and is
+//! kept as [`ReloadStatus::last_error`]. In-flight messages keep the `Arc<Chain>` they loaded,
+//! so they finish on the chain they started with; plugin state lives in the shared
+//! [`ChainContext`], so it survives reloads of a plugin with the same name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::chain::{Chain, ChainContext, LoadError, PluginLoadError};
+use super::manifest::Manifest;
+
+/// A manifest and its components' bytes, by plugin name.
+#[derive(Debug, Clone)]
+pub struct ChainSource {
+    /// The manifest text.
+    pub manifest_text: String,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// Component bytes by plugin name.
+    pub components: HashMap<String, Arc<Vec<u8>>>,
+}
+
+impl ChainSource {
+    /// Read `plugins.toml` at `path` and every component it names (paths relative to it).
+    pub fn from_file(path: &Path) -> Result<ChainSource, LoadError> {
+        let manifest_text = std::fs::read_to_string(path).map_err(|source| {
+            LoadError::Manifest(super::ManifestError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        })?;
+        let manifest = Manifest::parse(&manifest_text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut components = HashMap::new();
+        for spec in &manifest.plugins {
+            let file = Manifest::component_path(base, spec);
+            let bytes = std::fs::read(&file).map_err(|source| LoadError::Plugin {
+                plugin: spec.name.clone(),
+                reason: PluginLoadError::Read {
+                    path: file.clone(),
+                    source,
+                },
+            })?;
+            components.insert(spec.name.clone(), Arc::new(bytes));
+        }
+        Ok(ChainSource {
+            manifest_text,
+            manifest,
+            components,
+        })
+    }
+
+    /// The component files a manifest at `path` names (what a file watcher must watch).
+    pub fn component_paths(path: &Path, manifest: &Manifest) -> Vec<PathBuf> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        manifest
+            .plugins
+            .iter()
+            .map(|spec| Manifest::component_path(base, spec))
+            .collect()
+    }
+
+    /// SHA-256 over the manifest text and every component's content hash, in chain order.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.manifest_text.as_bytes());
+        for spec in &self.manifest.plugins {
+            h.update(spec.name.as_bytes());
+            if let Some(bytes) = self.components.get(&spec.name) {
+                h.update(Sha256::digest(bytes.as_slice()));
+            }
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Build the chain this source describes.
+    pub fn build(&self, ctx: &ChainContext, generation: u64) -> Result<Chain, LoadError> {
+        Chain::build(ctx, &self.manifest, generation, |spec| {
+            self.components
+                .get(&spec.name)
+                .map(|b| b.as_slice().to_vec())
+                .ok_or_else(|| PluginLoadError::Compile("component missing from the source".into()))
+        })
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum ReloadOutcome {
+    /// A new chain is live.
+    Swapped {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Nothing changed; the live chain stays.
+    Unchanged {
+        /// The live generation.
+        generation: u64,
+    },
+}
+
+/// A reload that failed; the previous chain stayed live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReloadFailure {
+    /// The plugin at fault, when one is.
+    pub plugin: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+    /// The generation that stayed live.
+    pub kept_generation: u64,
+}
+
+impl ReloadFailure {
+    fn new(e: &LoadError, at_ms: u64, kept_generation: u64) -> Self {
+        let (plugin, reason) = match e {
+            LoadError::Plugin { plugin, reason } => (Some(plugin.clone()), reason.to_string()),
+            LoadError::Manifest(m) => (None, m.to_string()),
+        };
+        ReloadFailure {
+            plugin,
+            reason,
+            at_ms,
+            kept_generation,
+        }
+    }
+}
+
+/// Reload history for operators.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ReloadStatus {
+    /// Chains swapped in since start.
+    pub reloads: u64,
+    /// Reloads that failed.
+    pub failures: u64,
+    /// The most recent failure, cleared by the next successful reload.
+    pub last_error: Option<ReloadFailure>,
+}
+
+/// Builds and swaps chains for one host.
+#[derive(Debug)]
+pub struct Reloader {
+    ctx: ChainContext,
+    live: Arc<ArcSwap<Chain>>,
+    /// Serialises reloads and holds the live chain's fingerprint.
+    fingerprint: Mutex<String>,
+    status: Mutex<ReloadStatus>,
+}
+
+impl Reloader {
+    /// Load the first chain (generation `generation`) from `source`.
+    pub fn start(
+        ctx: ChainContext,
+        source: &ChainSource,
+        generation: u64,
+    ) -> Result<Reloader, LoadError> {
+        let chain = source.build(&ctx, generation)?;
+        Ok(Reloader {
+            ctx,
+            live: Arc::new(ArcSwap::from_pointee(chain)),
+            fingerprint: Mutex::new(source.fingerprint()),
+            status: Mutex::default(),
+        })
+    }
+
+    /// The live chain, swapped whole on reload.
+    pub fn live(&self) -> Arc<ArcSwap<Chain>> {
+        self.live.clone()
+    }
+
+    /// The live chain's generation.
+    pub fn generation(&self) -> u64 {
+        self.live.load().generation()
+    }
+
+    /// Reload history.
+    pub fn status(&self) -> ReloadStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Read the manifest at `path` and its components, and [`Self::apply`] them with the next
+    /// generation. Blocking (file reads, compilation, `init` calls): run it off the async
+    /// workers.
+    pub fn reload_file(&self, path: &Path) -> Result<ReloadOutcome, ReloadFailure> {
+        match ChainSource::from_file(path) {
+            Ok(source) => self.apply(&source, None),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    /// Swap in the chain of `source` if it differs from the live one: as `generation`, or the
+    /// live generation + 1. Blocking.
+    pub fn apply(
+        &self,
+        source: &ChainSource,
+        generation: Option<u64>,
+    ) -> Result<ReloadOutcome, ReloadFailure> {
+        let mut fingerprint = self.fingerprint.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.generation();
+        let new = source.fingerprint();
+        if *fingerprint == new && generation.is_none_or(|g| g == current) {
+            // The files are back to what is live: an earlier failure no longer applies.
+            self.status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_error = None;
+            return Ok(ReloadOutcome::Unchanged {
+                generation: current,
+            });
+        }
+        let generation = generation.unwrap_or(current + 1);
+        let chain = source
+            .build(&self.ctx, generation)
+            .map_err(|e| self.failed(&e))?;
+        self.live.store(Arc::new(chain));
+        *fingerprint = new;
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.reloads += 1;
+        status.last_error = None;
+        tracing::info!(generation, "plugin chain reloaded");
+        Ok(ReloadOutcome::Swapped { generation })
+    }
+
+    fn failed(&self, e: &LoadError) -> ReloadFailure {
+        let failure = ReloadFailure::new(e, self.ctx.clock.now_ms(), self.generation());
+        tracing::warn!(error = %e, generation = failure.kept_generation, "plugin chain reload failed; the previous chain stays live");
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.failures += 1;
+        status.last_error = Some(failure.clone());
+        failure
+    }
+}
