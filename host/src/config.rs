@@ -92,8 +92,23 @@ impl std::fmt::Debug for AuthConfig {
 pub struct PluginsConfig {
     /// The chain manifest; relative paths are relative to the config file's folder.
     pub path: PathBuf,
-    /// Reload the chain when the manifest or a component it names changes.
+    /// Reload the chain when the manifest or a component it names changes (file source).
     pub watch: bool,
+    /// `file` (default): the manifest at `path`. `nats`: the chain published with
+    /// `chowk plugins publish` (needs `[nats]`); `path` is then only the chain used until
+    /// something is published.
+    pub source: PluginSource,
+}
+
+/// Where the chain comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginSource {
+    /// `plugins.toml` and the files it names, watched.
+    #[default]
+    File,
+    /// NATS JetStream: KV bucket `chowk_plugins`, object store `chowk_components`.
+    Nats,
 }
 
 impl Default for PluginsConfig {
@@ -101,6 +116,7 @@ impl Default for PluginsConfig {
         PluginsConfig {
             path: PathBuf::from("plugins.toml"),
             watch: true,
+            source: PluginSource::File,
         }
     }
 }

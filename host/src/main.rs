@@ -26,8 +26,8 @@ enum Command {
     /// Run JSON lines `{"text", "sender"?, "room"?, "label"?, "sent_at"?}` through a chain and
     /// print one JSON decision per line; a summary goes to stderr.
     Eval(cli::eval::Args),
-    /// Work with plugin components.
-    #[command(subcommand)]
+    /// Work with plugin components and chains (`chowk plugins publish` for a fleet).
+    #[command(subcommand, visible_alias = "plugins")]
     Plugin(cli::plugin::Command),
 }
 

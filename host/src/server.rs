@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Authority, KeyError};
 use crate::chat::Chat;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, PluginSource};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::plugins::fleet::Fleet;
 use crate::plugins::reload::{ChainSource, Reloader};
 use crate::plugins::{
     ChainContext, EngineOptions, LoadError, MemoryState, PluginEngine, PluginState,
@@ -122,12 +123,42 @@ impl Server {
             state,
             clock: clock.clone(),
         };
+        let nats = match &config.nats {
+            Some(nats) => Some(nats.connect("chowk").await?),
+            None => None,
+        };
+        let fleet = match (config.plugins.source, &nats) {
+            (PluginSource::File, _) => None,
+            (PluginSource::Nats, None) => {
+                return Err(ServerError::Config(
+                    "[plugins] source = \"nats\" needs a [nats] section".into(),
+                ))
+            }
+            (PluginSource::Nats, Some(client)) => {
+                Some(Arc::new(Fleet::connect(client).await.map_err(|e| {
+                    ServerError::Config(format!("fleet plugin source: {e}"))
+                })?))
+            }
+        };
+        let published = match &fleet {
+            Some(fleet) => fleet
+                .current()
+                .await
+                .map_err(|e| ServerError::Config(format!("fleet plugin source: {e}")))?,
+            None => None,
+        };
         let path = config.plugins.path.clone();
+        let fleet_mode = fleet.is_some();
         let reloader = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || {
-                let source = ChainSource::from_file(&path)?;
-                Reloader::start(context, &source, 1)
+            tokio::task::spawn_blocking(move || match published {
+                Some((revision, source)) => Reloader::start(context, &source, revision),
+                // Nothing published yet (or file mode): the local chain, generation 1 (0 in
+                // fleet mode, below every published revision).
+                None => {
+                    let first = if fleet_mode { 0 } else { 1 };
+                    Reloader::start(context, &ChainSource::from_file(&path)?, first)
+                }
             })
             .await
             .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
@@ -143,10 +174,6 @@ impl Server {
         let live = LiveHub::new();
         let background = CancellationToken::new();
         let mut tasks = Vec::new();
-        let nats = match &config.nats {
-            Some(nats) => Some(nats.connect("chowk").await?),
-            None => None,
-        };
         let relay = match (&nats, &config.nats) {
             (Some(client), Some(nats_config)) => {
                 Relay::new(store.clone(), client.clone(), nats_config)
@@ -177,16 +204,25 @@ impl Server {
                 }
             }));
         }
-        if config.plugins.watch {
-            tasks.push(crate::plugins::watch::spawn(
+        match &fleet {
+            Some(fleet) => tasks.push(
+                fleet
+                    .clone()
+                    .spawn_watch(reloader.clone(), background.clone())
+                    .await
+                    .map_err(|e| ServerError::Config(format!("fleet plugin source: {e}")))?,
+            ),
+            None if config.plugins.watch => tasks.push(crate::plugins::watch::spawn(
                 reloader.clone(),
                 path.clone(),
                 background.clone(),
-            )?);
+            )?),
+            None => {}
         }
         let state = Arc::new(AppState {
             chat,
             reloader,
+            fleet,
             plugins_path: path,
             auth,
             live,

@@ -69,6 +69,8 @@ pub struct Setup {
     pub chain_file: Option<PathBuf>,
     /// `[plugins] watch` (default: true).
     pub watch: Option<bool>,
+    /// `[plugins] source` (default: file).
+    pub plugin_source: Option<chowk_host::config::PluginSource>,
 }
 
 /// A started host with its router.
@@ -119,6 +121,7 @@ pub fn config(setup: &Setup, dir: &TempDir) -> Config {
     config.auth.jwt_secret = Some(SECRET.into());
     config.plugins.path = chain_path;
     config.plugins.watch = setup.watch.unwrap_or(true);
+    config.plugins.source = setup.plugin_source.unwrap_or_default();
     config.redis = setup.redis.clone();
     config.nats = setup.nats.clone();
     if let Some(limits) = &setup.limits {

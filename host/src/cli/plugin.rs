@@ -1,5 +1,6 @@
 //! `chowk plugin check FILE.wasm`: compile a component, check it against the contract, start it
-//! with a config, and print what it imports and exports.
+//! with a config, and print what it imports and exports. `chowk plugins publish`: upload a chain
+//! to NATS for a fleet (`[plugins] source = "nats"`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,11 +22,51 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         config: String,
     },
+    /// Validate a chain and publish it, with its components, to NATS JetStream: hosts with
+    /// `[plugins] source = "nats"` load it within a second.
+    Publish {
+        /// The chain manifest.
+        #[arg(long, default_value = "plugins.toml")]
+        plugins: PathBuf,
+        /// The config file whose `[nats]` to use (or CHOWK_NATS_URL...).
+        #[arg(long, env = "CHOWK_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Run a `plugin` subcommand.
 pub fn run(cmd: Command) -> Result<ExitCode> {
-    let Command::Check { file, config } = cmd;
+    match cmd {
+        Command::Check { file, config } => check(file, config),
+        Command::Publish { plugins, config } => publish(plugins, config),
+    }
+}
+
+fn publish(plugins: PathBuf, config: Option<PathBuf>) -> Result<ExitCode> {
+    let config = chowk_host::config::Config::from_env_and_file(config.as_deref())?;
+    let nats = config
+        .nats
+        .context("no [nats] section in the config (or CHOWK_NATS_URL): publishing needs NATS")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let published = runtime.block_on(async {
+        let client = nats.connect("chowk-publish").await?;
+        let published = chowk_host::plugins::fleet::publish(&client, &plugins).await?;
+        client.flush().await?;
+        anyhow::Ok(published)
+    })?;
+    println!(
+        "published {} as revision {} ({} components, {} uploaded)",
+        plugins.display(),
+        published.revision,
+        published.components,
+        published.uploaded
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(file: PathBuf, config: String) -> Result<ExitCode> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let engine = PluginEngine::new(EngineOptions::default())?;
     let (component, hash) = engine.compile(&bytes)?;

@@ -33,6 +33,7 @@ use crate::auth::Authority;
 use crate::chat::Chat;
 use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
+use crate::plugins::fleet::Fleet;
 use crate::plugins::reload::{ReloadFailure, ReloadOutcome, Reloader};
 use crate::relay::live::LiveHub;
 use error::ApiError;
@@ -44,8 +45,10 @@ pub struct AppState {
     pub chat: Arc<Chat>,
     /// Builds and swaps chains (the live one is `chat.chain`).
     pub reloader: Arc<Reloader>,
-    /// The chain manifest reloads read.
+    /// The chain manifest reloads read (file mode).
     pub plugins_path: PathBuf,
+    /// The fleet's published chain (`[plugins] source = "nats"`).
+    pub fleet: Option<Arc<Fleet>>,
     /// Token verification.
     pub auth: Authority,
     /// This host's live feed (SSE).
@@ -62,18 +65,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Reload the chain from its files now (admin endpoint, SIGHUP), off the async workers.
+    /// Reload the chain now (admin endpoint, SIGHUP): from its files, off the async workers,
+    /// or the fleet's current published revision.
     pub async fn reload(&self) -> Result<ReloadOutcome, ReloadFailure> {
+        if let Some(fleet) = &self.fleet {
+            return fleet.reload(&self.reloader).await;
+        }
         let (reloader, path) = (self.reloader.clone(), self.plugins_path.clone());
         tokio::task::spawn_blocking(move || reloader.reload_file(&path))
             .await
             .unwrap_or_else(|e| {
-                Err(ReloadFailure {
-                    plugin: None,
-                    reason: format!("reload task failed: {e}"),
-                    at_ms: self.chat.clock.now_ms(),
-                    kept_generation: self.reloader.generation(),
-                })
+                Err(self
+                    .reloader
+                    .report(None, format!("reload task failed: {e}")))
             })
     }
 }

@@ -2,11 +2,12 @@
 //! ([`runtime`]), per-plugin key-value state ([`state`]), the circuit breaker ([`breaker`]), and
 //! the chain that turns plugin verdicts into one [`Decision`] ([`chain`]), with per-plugin
 //! call latency ([`latency`]); hot reload builds and swaps whole chains ([`reload`]) when the
-//! files change ([`watch`]).
+//! files change ([`watch`]) or a fleet's published chain does ([`fleet`]).
 
 pub mod breaker;
 pub mod chain;
 pub mod decision;
+pub mod fleet;
 pub mod latency;
 pub mod manifest;
 pub mod reload;

@@ -125,21 +125,6 @@ pub struct ReloadFailure {
     pub kept_generation: u64,
 }
 
-impl ReloadFailure {
-    fn new(e: &LoadError, at_ms: u64, kept_generation: u64) -> Self {
-        let (plugin, reason) = match e {
-            LoadError::Plugin { plugin, reason } => (Some(plugin.clone()), reason.to_string()),
-            LoadError::Manifest(m) => (None, m.to_string()),
-        };
-        ReloadFailure {
-            plugin,
-            reason,
-            at_ms,
-            kept_generation,
-        }
-    }
-}
-
 /// Reload history for operators.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ReloadStatus {
@@ -239,8 +224,22 @@ impl Reloader {
     }
 
     fn failed(&self, e: &LoadError) -> ReloadFailure {
-        let failure = ReloadFailure::new(e, self.ctx.clock.now_ms(), self.generation());
-        tracing::warn!(error = %e, generation = failure.kept_generation, "plugin chain reload failed; the previous chain stays live");
+        let (plugin, reason) = match e {
+            LoadError::Plugin { plugin, reason } => (Some(plugin.clone()), reason.to_string()),
+            LoadError::Manifest(m) => (None, m.to_string()),
+        };
+        self.report(plugin, reason)
+    }
+
+    /// Record a reload that failed before a chain could be built (or while building it).
+    pub fn report(&self, plugin: Option<String>, reason: String) -> ReloadFailure {
+        let failure = ReloadFailure {
+            plugin,
+            reason,
+            at_ms: self.ctx.clock.now_ms(),
+            kept_generation: self.generation(),
+        };
+        tracing::warn!(plugin = ?failure.plugin, reason = %failure.reason, generation = failure.kept_generation, "plugin chain reload failed; the previous chain stays live");
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.failures += 1;
         status.last_error = Some(failure.clone());

@@ -1,0 +1,299 @@
+//! Fleet reload over NATS JetStream: `chowk plugins publish` uploads every component to the
+//! object store `chowk_components`, named by content hash (`<sha256>.wasm`, uploaded once), and
+//! the manifest, its paths rewritten to those names, to key `chain` of the KV bucket
+//! `chowk_plugins`. Hosts with `[plugins] source = "nats"` load the current entry at start and
+//! watch the key; each new revision is fetched (components they already hold are not fetched
+//! again) and applied through the [`Reloader`], with the KV revision as the chain generation,
+//! so every host of a fleet reports the same generation for the same chain. A host that cannot
+//! load a revision keeps its chain and reports the failure.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_nats::jetstream::{self, kv, object_store};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::chain::LoadError;
+use super::manifest::Manifest;
+use super::reload::{ChainSource, ReloadFailure, ReloadOutcome, Reloader};
+
+/// The KV bucket holding the published manifest.
+pub const KV_BUCKET: &str = "chowk_plugins";
+/// The key of the manifest in [`KV_BUCKET`].
+pub const CHAIN_KEY: &str = "chain";
+/// The object store holding components by content hash.
+pub const OBJECT_BUCKET: &str = "chowk_components";
+
+/// Why publishing or fetching failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The local chain is wrong (it is validated before anything is uploaded).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// JetStream refused or is unreachable.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// A published entry is not usable.
+    #[error("published chain: {0}")]
+    Published(String),
+}
+
+fn nats(e: impl std::fmt::Display) -> FleetError {
+    FleetError::Nats(e.to_string())
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// The KV revision, which hosts use as the chain generation.
+    pub revision: u64,
+    /// Components uploaded now.
+    pub uploaded: usize,
+    /// Components in the chain.
+    pub components: usize,
+}
+
+/// The two buckets.
+#[derive(Clone)]
+pub struct Buckets {
+    kv: kv::Store,
+    objects: object_store::ObjectStore,
+}
+
+impl std::fmt::Debug for Buckets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buckets")
+            .field("kv", &KV_BUCKET)
+            .field("objects", &OBJECT_BUCKET)
+            .finish()
+    }
+}
+
+impl Buckets {
+    /// Open the buckets, creating them if needed.
+    pub async fn open(client: &async_nats::Client) -> Result<Buckets, FleetError> {
+        let js = jetstream::new(client.clone());
+        // The bucket's stream is declared directly, with the KV conventions (what
+        // `create_key_value` would make): that call first asks for the account info, which
+        // async-nats 0.51 cannot parse from a nats-server 2.9.
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: format!("KV_{KV_BUCKET}"),
+            description: Some("Chowk: the published plugin chain".into()),
+            subjects: vec![format!("$KV.{KV_BUCKET}.>")],
+            max_messages_per_subject: 10,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: jetstream::stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| FleetError::Nats(format!("KV bucket {KV_BUCKET}: {e}")))?;
+        let kv = js
+            .get_key_value(KV_BUCKET)
+            .await
+            .map_err(|e| FleetError::Nats(format!("KV bucket {KV_BUCKET}: {e}")))?;
+        let objects = match js.get_object_store(OBJECT_BUCKET).await {
+            Ok(os) => os,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: OBJECT_BUCKET.into(),
+                    description: Some("Chowk: plugin components by SHA-256".into()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| FleetError::Nats(format!("object store {OBJECT_BUCKET}: {e}")))?,
+        };
+        Ok(Buckets { kv, objects })
+    }
+}
+
+/// Publish the chain of the manifest at `path`: validate it, upload missing components, then
+/// put the rewritten manifest (the step that hosts react to).
+pub async fn publish(client: &async_nats::Client, path: &Path) -> Result<Published, FleetError> {
+    let source = ChainSource::from_file(path)?;
+    let buckets = Buckets::open(client).await?;
+    let mut table: toml::Table = source
+        .manifest_text
+        .parse()
+        .map_err(|e: toml::de::Error| FleetError::Published(e.to_string()))?;
+    let mut uploaded = 0;
+    let plugins = table
+        .get_mut("plugins")
+        .and_then(toml::Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let mut rewritten = Vec::with_capacity(plugins.len());
+    for (spec, mut entry) in source.manifest.plugins.iter().zip(plugins) {
+        let bytes = source
+            .components
+            .get(&spec.name)
+            .ok_or_else(|| FleetError::Published(format!("{}: no component", spec.name)))?;
+        let name = format!("{}.wasm", hex::encode(Sha256::digest(bytes.as_slice())));
+        if buckets.objects.info(&name).await.is_err() {
+            buckets
+                .objects
+                .put(name.as_str(), &mut bytes.as_slice())
+                .await
+                .map_err(nats)?;
+            uploaded += 1;
+        }
+        if let Some(t) = entry.as_table_mut() {
+            t.insert("path".into(), toml::Value::String(name));
+        }
+        rewritten.push(entry);
+    }
+    table.insert("plugins".into(), toml::Value::Array(rewritten));
+    let text = toml::to_string(&table).map_err(|e| FleetError::Published(e.to_string()))?;
+    let revision = buckets
+        .kv
+        .put(CHAIN_KEY, text.into_bytes().into())
+        .await
+        .map_err(nats)?;
+    Ok(Published {
+        revision,
+        uploaded,
+        components: source.manifest.plugins.len(),
+    })
+}
+
+/// A host's view of the published chain, with the components it has fetched so far.
+#[derive(Debug)]
+pub struct Fleet {
+    buckets: Buckets,
+    components: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl Fleet {
+    /// Open the buckets.
+    pub async fn connect(client: &async_nats::Client) -> Result<Fleet, FleetError> {
+        Ok(Fleet {
+            buckets: Buckets::open(client).await?,
+            components: Mutex::default(),
+        })
+    }
+
+    /// The published chain and its revision, if anything was published.
+    pub async fn current(&self) -> Result<Option<(u64, ChainSource)>, FleetError> {
+        match self.buckets.kv.entry(CHAIN_KEY).await.map_err(nats)? {
+            Some(entry) if entry.operation == kv::Operation::Put => {
+                Ok(Some((entry.revision, self.source(&entry.value).await?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The chain of one published manifest: its components fetched (or taken from those
+    /// already held) and checked against their names.
+    async fn source(&self, value: &[u8]) -> Result<ChainSource, FleetError> {
+        let manifest_text = String::from_utf8(value.to_vec())
+            .map_err(|_| FleetError::Published("manifest is not UTF-8".into()))?;
+        let manifest = Manifest::parse(&manifest_text).map_err(LoadError::from)?;
+        let mut components = HashMap::new();
+        for spec in &manifest.plugins {
+            let name = spec.path.to_string_lossy().into_owned();
+            let held = self
+                .components
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&name)
+                .cloned();
+            let bytes = match held {
+                Some(bytes) => bytes,
+                None => {
+                    let mut object = self.buckets.objects.get(&name).await.map_err(|e| {
+                        FleetError::Published(format!("{}: component {name}: {e}", spec.name))
+                    })?;
+                    let mut bytes = Vec::new();
+                    object.read_to_end(&mut bytes).await.map_err(nats)?;
+                    let hash = format!("{}.wasm", hex::encode(Sha256::digest(&bytes)));
+                    if hash != name {
+                        return Err(FleetError::Published(format!(
+                            "{}: component {name} has content {hash}",
+                            spec.name
+                        )));
+                    }
+                    let bytes = Arc::new(bytes);
+                    self.components
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(name, bytes.clone());
+                    bytes
+                }
+            };
+            components.insert(spec.name.clone(), bytes);
+        }
+        Ok(ChainSource {
+            manifest_text,
+            manifest,
+            components,
+        })
+    }
+
+    /// Fetch the current revision and apply it (admin reload in fleet mode).
+    pub async fn reload(&self, reloader: &Arc<Reloader>) -> Result<ReloadOutcome, ReloadFailure> {
+        match self.current().await {
+            Ok(Some((revision, source))) => apply(reloader, source, revision).await,
+            Ok(None) => Ok(ReloadOutcome::Unchanged {
+                generation: reloader.generation(),
+            }),
+            Err(e) => Err(reloader.report(None, e.to_string())),
+        }
+    }
+
+    /// Apply every new revision of the chain until `shutdown`. The watch starts before the
+    /// current entry is read, so no revision falls in between.
+    pub async fn spawn_watch(
+        self: Arc<Self>,
+        reloader: Arc<Reloader>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, FleetError> {
+        let mut updates = self.buckets.kv.watch(CHAIN_KEY).await.map_err(nats)?;
+        if let Err(e) = self.reload(&reloader).await {
+            tracing::warn!(reason = %e.reason, "published plugin chain not loaded");
+        }
+        Ok(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    update = updates.next() => match update {
+                        Some(Ok(entry)) if entry.operation == kv::Operation::Put => {
+                            let revision = entry.revision;
+                            let result = match self.source(&entry.value).await {
+                                Ok(source) => apply(&reloader, source, revision).await,
+                                Err(e) => Err(reloader.report(None, e.to_string())),
+                            };
+                            if let Err(e) = result {
+                                tracing::warn!(revision, reason = %e.reason, "published plugin chain not loaded; the previous chain stays live");
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => tracing::warn!(error = %e, "plugin chain watch error"),
+                        None => return,
+                    },
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }))
+    }
+}
+
+async fn apply(
+    reloader: &Arc<Reloader>,
+    source: ChainSource,
+    revision: u64,
+) -> Result<ReloadOutcome, ReloadFailure> {
+    if revision <= reloader.generation() {
+        return Ok(ReloadOutcome::Unchanged {
+            generation: reloader.generation(),
+        });
+    }
+    let r = reloader.clone();
+    tokio::task::spawn_blocking(move || r.apply(&source, Some(revision)))
+        .await
+        .unwrap_or_else(|e| Err(reloader.report(None, format!("reload task failed: {e}"))))
+}
