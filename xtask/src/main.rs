@@ -33,8 +33,8 @@ enum Command {
     /// Formatting and clippy checks over both workspaces, as CI runs them.
     Lint,
     /// Build the plugins, then run the benchmarks: the plugin chain (wasm vs native, loop
-    /// interruption), the store (vs bare Redis commands), the relay (vs bare NATS) and the HTTP
-    /// API (vs an empty HTTP round trip).
+    /// interruption), the store (vs bare Redis commands), the relay (vs bare NATS), the HTTP
+    /// API (vs an empty HTTP round trip) and hot reload (watched vs a direct reload).
     Bench,
     /// Build, then run `chowk eval` on a labelled `label<TAB>text` corpus and print recall and
     /// false-positive rate (default corpus: ../shared/corpus/sms-spam.tsv).
@@ -122,7 +122,15 @@ fn main() -> Result<()> {
             shell::cargo(&["bench", "--locked", "-p", "chowk-host", "--bench", "chain"])?;
             shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "store"])?;
             shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "relay"])?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "api"])
+            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "api"])?;
+            shell::cargo(&[
+                "bench",
+                "--locked",
+                "-p",
+                "chowk-tests",
+                "--bench",
+                "reload",
+            ])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
     }
