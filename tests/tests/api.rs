@@ -12,6 +12,23 @@ use chowk_tests::api::{create_room, Api, Reply, Setup, FLAGGED_TEXT, SECRET};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+/// Assert an error reply: status and stable code (the reply is printed on failure).
+#[track_caller]
+fn expect_error(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!((r.status, r.code()), (status, code), "{r:?}");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "no message: {r:?}"
+    );
+}
+
+/// The error message of a reply.
+fn message(r: &Reply) -> &str {
+    r.json["error"]["message"].as_str().unwrap_or("")
+}
+
 async fn api() -> Api {
     Api::start(Setup::default()).await
 }
@@ -56,7 +73,7 @@ async fn rooms_are_created_by_admins_and_listed() {
     let r = api
         .call(Method::POST, "/v1/rooms", Some(&member), Some(body.clone()))
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    expect_error(&r, StatusCode::FORBIDDEN, "forbidden");
     let r = api
         .call(Method::POST, "/v1/rooms", Some(&admin), Some(body.clone()))
         .await;
@@ -65,7 +82,7 @@ async fn rooms_are_created_by_admins_and_listed() {
     let r = api
         .call(Method::POST, "/v1/rooms", Some(&admin), Some(body))
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"));
+    expect_error(&r, StatusCode::CONFLICT, "conflict");
     for bad in [
         json!({"id": "Bad Id", "name": "x"}),
         json!({"id": "ok", "name": ""}),
@@ -76,11 +93,7 @@ async fn rooms_are_created_by_admins_and_listed() {
         let r = api
             .call(Method::POST, "/v1/rooms", Some(&admin), Some(bad.clone()))
             .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{bad}: {r:?}"
-        );
+        expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
     }
     let r = api
         .call(Method::GET, "/v1/rooms", Some(&member), None)
@@ -93,17 +106,14 @@ async fn rooms_are_created_by_admins_and_listed() {
     let r = api
         .call(Method::GET, "/v1/rooms/nowhere", Some(&member), None)
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(&r, StatusCode::NOT_FOUND, "not_found");
 }
 
 #[tokio::test]
 async fn tokens_are_checked() {
     let api = api().await;
     let r = api.call(Method::GET, "/v1/rooms", None, None).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, "unauthorized")
-    );
+    expect_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(r.headers.contains_key("www-authenticate"));
 
     let forged = chowk_host::auth::Authority::new(b"someone-elses-secret-0123456789abcdef", 0)
@@ -113,28 +123,19 @@ async fn tokens_are_checked() {
     let r = api
         .call(Method::GET, "/v1/rooms", Some(&forged), None)
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, "invalid_token")
-    );
+    expect_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
 
     let r = api
         .call(Method::GET, "/v1/rooms", Some("not.a.jwt"), None)
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, "invalid_token")
-    );
+    expect_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
 
     // Expired an hour ago, beyond any leeway.
     let expired = expired_token();
     let r = api
         .call(Method::GET, "/v1/rooms", Some(&expired), None)
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, "token_expired")
-    );
+    expect_error(&r, StatusCode::UNAUTHORIZED, "token_expired");
 
     let r = api
         .send(
@@ -144,10 +145,7 @@ async fn tokens_are_checked() {
                 .expect("request"),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, "invalid_token")
-    );
+    expect_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 fn expired_token() -> String {
@@ -213,17 +211,8 @@ async fn posting_returns_the_stored_message_and_retries_are_idempotent() {
         json!({"text": "hi", "sender": "ravi"}),
     )
     .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
-    assert!(
-        r.json["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("sender"),
-        "{r:?}"
-    );
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(message(&r).contains("sender"), "{r:?}");
 }
 
 #[tokio::test]
@@ -257,11 +246,7 @@ async fn rejections_rate_limits_and_unknown_rooms_have_their_own_codes() {
         assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     }
     let r = post(&api, "limited", &asha, json!({"text": "offer 3"})).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-        "{r:?}"
-    );
+    expect_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     let retry: u64 = r.headers["retry-after"]
         .to_str()
         .expect("ascii")
@@ -272,12 +257,9 @@ async fn rejections_rate_limits_and_unknown_rooms_have_their_own_codes() {
     assert!((1..=90).contains(&retry), "Retry-After {retry}");
 
     let r = post(&api, "nowhere", &asha, json!({"text": "hello"})).await;
-    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(&r, StatusCode::NOT_FOUND, "not_found");
     let r = post(&api, "Not_A_Room!", &asha, json!({"text": "hello"})).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
 #[tokio::test]
@@ -423,11 +405,7 @@ async fn bad_input_gets_a_clear_4xx() {
         let r = api
             .call(Method::GET, &format!("{path}?{query}"), Some(&asha), None)
             .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{query}: {r:?}"
-        );
+        expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
     }
     assert!(
         history(&api, "lobby", &asha).await.is_empty(),
@@ -435,14 +413,11 @@ async fn bad_input_gets_a_clear_4xx() {
     );
 
     let r = api.call(Method::GET, "/v1/nothing-here", None, None).await;
-    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "no_route"));
+    expect_error(&r, StatusCode::NOT_FOUND, "no_route");
     let r = api
         .call(Method::DELETE, "/v1/rooms", Some(&asha), None)
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    );
+    expect_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 }
 
 #[tokio::test]
@@ -497,7 +472,7 @@ async fn members_only_rooms_admit_members() {
     let asha = api.token("asha", Role::Member);
     let ravi = api.token("ravi", Role::Member);
     let r = post(&api, "gold", &asha, json!({"text": "hello"})).await;
-    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    expect_error(&r, StatusCode::FORBIDDEN, "forbidden");
     let r = api
         .call(Method::GET, "/v1/rooms/gold/messages", Some(&asha), None)
         .await;
@@ -652,16 +627,13 @@ async fn moderators_approve_and_remove_flagged_messages() {
     let r = decide(&api, &first, "approve", &reader).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = decide(&api, &first, "maybe", &moderator).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
     let r = decide(&api, &first, "approve", &moderator).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     let r = decide(&api, &second, "remove", &moderator).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     let r = decide(&api, &second, "approve", &moderator).await;
-    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(&r, StatusCode::NOT_FOUND, "not_found");
 
     let visible = history(&api, "lobby", &reader).await;
     assert_eq!(visible.len(), 1);
@@ -683,7 +655,7 @@ async fn profiles_round_trip_and_only_owners_write() {
     let r = api
         .call(Method::GET, "/v1/profiles/asha", Some(&ravi), None)
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(&r, StatusCode::NOT_FOUND, "not_found");
     let profile = json!({
         "display_name": "Asha",
         "business_name": "Asha Handlooms",
@@ -740,17 +712,8 @@ async fn profiles_round_trip_and_only_owners_write() {
             Some(json!({"products": [{"name": "x", "price_paise": -1}]})),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
-    assert!(
-        r.json["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("price_paise"),
-        "{r:?}"
-    );
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(message(&r).contains("price_paise"), "{r:?}");
 }
 
 #[tokio::test]
@@ -1005,10 +968,7 @@ async fn live_events_resume_from_last_event_id_through_the_in_process_relay() {
                 .expect("request"),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
 /// `oneshot` returning the raw response (the body of an event stream never ends).

@@ -67,6 +67,10 @@ impl Client {
         )
     }
 
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, token, None).await
+    }
+
     async fn post(&self, room: &str, token: &str, text: &str) -> Value {
         let (status, body) = self
             .send(
@@ -106,6 +110,15 @@ struct Sse {
 }
 
 impl Sse {
+    /// The ids of the next `n` messages.
+    async fn ids(&mut self, n: usize) -> Vec<Value> {
+        self.next(n)
+            .await
+            .into_iter()
+            .map(|m| m["id"].clone())
+            .collect()
+    }
+
     /// The data of the next `n` `message` events.
     async fn next(&mut self, n: usize) -> Vec<Value> {
         let mut out = Vec::new();
@@ -182,14 +195,7 @@ async fn chat_over_http_redis_and_nats() {
     assert_eq!(flagged["action"], "flag");
 
     // History: newest first, flagged ones hidden from other readers.
-    let (_, page) = c
-        .send(
-            reqwest::Method::GET,
-            "/v1/rooms/lobby/messages",
-            Some(&reader),
-            None,
-        )
-        .await;
+    let (_, page) = c.get("/v1/rooms/lobby/messages", Some(&reader)).await;
     let ids: Vec<Value> = page["messages"]
         .as_array()
         .expect("messages")
@@ -206,23 +212,11 @@ async fn chat_over_http_redis_and_nats() {
         let header = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id"));
         assert_eq!(header.map(|v| v.as_str()), id.as_str());
     }
-    let streamed: Vec<Value> = sse
-        .next(3)
-        .await
-        .into_iter()
-        .map(|m| m["id"].clone())
-        .collect();
+    let streamed = sse.ids(3).await;
     assert_eq!(streamed, posted);
 
     // Moderation: approve one (relayed, streamed), remove the other.
-    let (_, queue) = c
-        .send(
-            reqwest::Method::GET,
-            "/v1/rooms/lobby/moderation",
-            Some(&moderator),
-            None,
-        )
-        .await;
+    let (_, queue) = c.get("/v1/rooms/lobby/moderation", Some(&moderator)).await;
     assert_eq!(
         queue["messages"].as_array().map(Vec::len),
         Some(2),
@@ -247,12 +241,7 @@ async fn chat_over_http_redis_and_nats() {
     assert_eq!(body["id"], flagged["id"]);
     assert_eq!(sse.next(1).await[0]["id"], flagged["id"]);
     let (_, page) = c
-        .send(
-            reqwest::Method::GET,
-            "/v1/rooms/lobby/messages?limit=10",
-            Some(&reader),
-            None,
-        )
+        .get("/v1/rooms/lobby/messages?limit=10", Some(&reader))
         .await;
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(4), "{page}");
 
@@ -268,14 +257,7 @@ async fn chat_over_http_redis_and_nats() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, profile) = c
-        .send(
-            reqwest::Method::GET,
-            "/v1/profiles/asha",
-            Some(&reader),
-            None,
-        )
-        .await;
+    let (_, profile) = c.get("/v1/profiles/asha", Some(&reader)).await;
     assert_eq!(profile["business_name"], "Asha Handlooms");
     let announced = next_nats(&mut profiles).await;
     assert_eq!(announced.subject.as_str(), "chowk.profile.asha");
@@ -283,7 +265,7 @@ async fn chat_over_http_redis_and_nats() {
     assert_eq!(body["city"], "Surat");
 
     // Readiness follows NATS.
-    let (status, ready) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
+    let (status, ready) = c.get("/readyz", None).await;
     assert_eq!(
         (status, &ready["nats"]),
         (StatusCode::OK, &json!("ok")),
@@ -394,9 +376,7 @@ async fn auth_failures_and_bad_input_over_the_wire() {
         )
         .expect("sign")
     };
-    let (status, body) = c
-        .send(reqwest::Method::GET, "/v1/rooms", Some(&expired), None)
-        .await;
+    let (status, body) = c.get("/v1/rooms", Some(&expired)).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("token_expired"))
@@ -494,14 +474,7 @@ async fn auth_failures_and_bad_input_over_the_wire() {
         .expect("send");
     assert_eq!(response.headers()["content-encoding"], "br");
 
-    let (_, page) = c
-        .send(
-            reqwest::Method::GET,
-            "/v1/rooms/lobby/messages",
-            Some(&asha),
-            None,
-        )
-        .await;
+    let (_, page) = c.get("/v1/rooms/lobby/messages", Some(&asha)).await;
     assert_eq!(page["messages"], json!([]), "bad input stored nothing");
     host.shutdown().await;
 }
@@ -530,22 +503,10 @@ async fn a_message_posted_on_one_host_streams_from_another() {
     for i in 0..3 {
         sent.push(ca.post("lobby", &asha, &format!("from host a, {i}")).await["id"].clone());
     }
-    let got: Vec<Value> = on_b
-        .next(3)
-        .await
-        .into_iter()
-        .map(|m| m["id"].clone())
-        .collect();
+    let got = on_b.ids(3).await;
     assert_eq!(got, sent);
     // The same messages read from B's history.
-    let (_, page) = cb
-        .send(
-            reqwest::Method::GET,
-            "/v1/rooms/lobby/messages",
-            Some(&asha),
-            None,
-        )
-        .await;
+    let (_, page) = cb.get("/v1/rooms/lobby/messages", Some(&asha)).await;
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(3));
     drop(on_b);
     a.shutdown().await;

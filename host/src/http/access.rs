@@ -28,13 +28,15 @@ pub async fn readable(
     caller: &Caller,
 ) -> Result<RoomAccess, ApiError> {
     let store = &state.chat.store;
-    let info = store.room(room).await?;
     let global = caller.0.has(Role::Moderator);
-    let (member, moderator) = if global {
-        (true, true)
+    let (info, roles) = if global {
+        (store.room(room).await?, (true, true))
     } else {
-        store.roles(room, &caller.0.user).await?
+        // Both on the one multiplexed connection: pipelined, one round trip.
+        let (info, roles) = tokio::join!(store.room(room), store.roles(room, &caller.0.user));
+        (info?, roles?)
     };
+    let (member, moderator) = roles;
     if info.visibility == Visibility::Members && !member && !moderator {
         return Err(ApiError::forbidden(format!(
             "{} is not a member of {room}",

@@ -31,9 +31,20 @@ pub struct MessageView {
     pub pending: bool,
 }
 
+/// The part of a stored trace a message view shows; the per-plugin runs are skipped without
+/// being built (a history page converts up to 200 of these).
+#[derive(Deserialize)]
+struct StoredReasons {
+    #[serde(default)]
+    reasons: Option<serde_json::Value>,
+}
+
 impl From<&StoredMessage> for MessageView {
     fn from(m: &StoredMessage) -> Self {
-        let trace: serde_json::Value = serde_json::from_str(&m.trace).unwrap_or_default();
+        let reasons = serde_json::from_str::<StoredReasons>(&m.trace)
+            .ok()
+            .and_then(|t| t.reasons)
+            .unwrap_or_else(|| serde_json::json!([]));
         MessageView {
             id: m.id.clone(),
             room: m.room.to_string(),
@@ -42,10 +53,7 @@ impl From<&StoredMessage> for MessageView {
             time: m.time_ms,
             action: m.action,
             score: m.score,
-            reasons: trace
-                .get("reasons")
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!([])),
+            reasons,
             generation: m.generation,
             pending: m.pending,
         }
