@@ -5,12 +5,11 @@
 //!
 //! Run with `cargo bench -p chowk-tests --bench api` (or `cargo xtask bench`).
 
-use std::time::{Duration, Instant};
-
 use chowk_host::auth::Role;
 use chowk_host::relay::NatsConfig;
 use chowk_host::store::RedisConfig;
 use chowk_tests::api::{Api, Setup};
+use chowk_tests::measure::{sample, Latencies};
 use chowk_tests::servers::{NatsServer, RedisServer};
 use criterion::Criterion;
 use serde_json::json;
@@ -18,10 +17,8 @@ use serde_json::json;
 const TEXT: &str = "Namaste! Fresh Alphonso mangoes in stock, Rs 800 per dozen. Free delivery in \
                     Andheri and Bandra, call 98200 12345 or message on WhatsApp.";
 
-fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort_unstable();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
-    (at(0.5), at(0.99))
+fn split(l: Latencies) -> (std::time::Duration, std::time::Duration) {
+    (l.median, l.p99)
 }
 
 fn main() {
@@ -106,20 +103,9 @@ fn main() {
     g.finish();
 
     let iterations = if benching { 5_000 } else { 20 };
-    let measure = |f: &dyn Fn()| {
-        percentiles(
-            (0..iterations)
-                .map(|_| {
-                    let t = Instant::now();
-                    f();
-                    t.elapsed()
-                })
-                .collect(),
-        )
-    };
-    let (p50, p99) = measure(&post);
-    let (h50, h99) = measure(&history);
-    let (b50, b99) = measure(&health);
+    let (p50, p99) = split(sample(iterations, post));
+    let (h50, h99) = split(sample(iterations, history));
+    let (b50, b99) = split(sample(iterations, health));
     println!("\nper-request latency over {iterations} requests (HTTP/1.1 keep-alive on loopback, Redis + NATS):");
     println!(
         "  POST message (auth, JSON, chain, store)  median {p50:>9.2?}  p99 {p99:>9.2?}   {:.2}x baseline",

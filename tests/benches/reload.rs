@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chowk_host::clock::SystemClock;
 use chowk_host::plugins::reload::{ChainSource, Reloader};
 use chowk_host::plugins::{ChainContext, MemoryState};
+use chowk_tests::measure::latencies;
 use tokio_util::sync::CancellationToken;
 
 fn manifest(word: &str) -> String {
@@ -35,12 +36,6 @@ fn with_custom_section(bytes: &[u8], tag: u64) -> Vec<u8> {
     out.push(section.len() as u8); // fits one LEB128 byte
     out.extend_from_slice(&section);
     out
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort_unstable();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
-    (at(0.5), at(0.99).max(at(1.0)))
 }
 
 /// Wait until the live generation passes `from`; the time since `start`.
@@ -152,10 +147,10 @@ fn main() {
     stop.cancel();
     rt.block_on(watcher).expect("watcher stops");
 
-    let (cw50, cw99) = percentiles(config_watched);
-    let (cd50, _) = percentiles(config_direct);
-    let (nw50, nw99) = percentiles(component_watched);
-    let (nd50, _) = percentiles(component_direct);
+    let (cw, cd) = (latencies(config_watched), latencies(config_direct));
+    let (nw, nd) = (latencies(component_watched), latencies(component_direct));
+    let (cw50, cw99, cd50) = (cw.median, cw.max, cd.median);
+    let (nw50, nw99, nd50) = (nw.median, nw.max, nd.median);
     println!("\nfile write → new generation live (3-plugin chain; {config_runs} config changes, {component_runs} new components):");
     println!(
         "  config-only, watched   median {cw50:>9.2?}  max {cw99:>9.2?}   direct reload median {cd50:>9.2?}  ratio {:.1}x   target < 100 ms",

@@ -5,24 +5,17 @@
 //!
 //! Run with `cargo bench -p chowk-tests --bench store` (or `cargo xtask bench`).
 
-use std::time::{Duration, Instant};
-
 use chowk_host::store::{
     HistoryQuery, NewMessage, NewRoom, RedisConfig, RedisStore, RoomId, Store, StoredAction,
     Viewer, Visibility,
 };
+use chowk_tests::measure::sample;
 use chowk_tests::servers::RedisServer;
 use criterion::Criterion;
 use redis::AsyncCommands;
 
 const TEXT: &str =
     "Namaste! Fresh Alphonso mangoes in stock, Rs 800 per dozen. Free delivery in Andheri.";
-
-fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort_unstable();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
-    (at(0.5), at(0.99))
-}
 
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
@@ -133,15 +126,8 @@ fn main() {
 
     let iterations = if benching { 20_000 } else { 50 };
     let measure = |f: &mut dyn FnMut()| {
-        percentiles(
-            (0..iterations)
-                .map(|_| {
-                    let t = Instant::now();
-                    f();
-                    t.elapsed()
-                })
-                .collect(),
-        )
+        let l = sample(iterations, f);
+        (l.median, l.p99)
     };
     let (a50, a99) = measure(&mut post);
     let (x50, x99) = measure(&mut bare_post);
