@@ -542,14 +542,20 @@ impl ChowkProcess {
         self.process.kill();
     }
 
-    /// SIGTERM, then wait (at most `timeout`) for the exit status.
-    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+    /// Send a signal (`HUP`, `TERM`, ...) with `kill`.
+    pub fn signal(&mut self, signal: &str) {
         let child = self.process.0.as_mut().expect("running");
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
             .status()
-            .expect("kill -TERM");
-        assert!(status.success(), "kill -TERM failed");
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// SIGTERM, then wait (at most `timeout`) for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.signal("TERM");
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.process.exited() {

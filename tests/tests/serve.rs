@@ -1,6 +1,7 @@
 //! The real `chowk` binary: `chowk serve` killed with SIGKILL after storing and before
-//! publishing relays the messages after a restart; SIGTERM finishes and drains; `chowk token`
-//! mints tokens the server accepts; a missing secret is a clear start-up error.
+//! publishing relays the messages after a restart; SIGTERM finishes and drains; SIGHUP reloads
+//! the chain; `chowk token` mints tokens the server accepts; a missing secret is a clear
+//! start-up error.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -153,6 +154,53 @@ async fn sigterm_finishes_and_drains_the_relay() {
         "chowk serve exits cleanly on SIGTERM: {status}"
     );
     assert_eq!(receive(&mut sub, 1).await, [m["id"].as_str().expect("id")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_chain() {
+    let redis = RedisServer::primary();
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), &redis, &nats);
+    // Not watching: only the signal reloads.
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "path = \"plugins.toml\"\n",
+            "path = \"plugins.toml\"\nwatch = false\n",
+        ),
+    )
+    .expect("write");
+    let admin = token(&config, "root", "admin");
+    let mut host = ChowkProcess::serve(&config);
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/admin/plugins", host.base);
+    let generation = || async {
+        let r: Value = http
+            .get(&url)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("chowk answers")
+            .json()
+            .await
+            .expect("json");
+        r["generation"].as_u64().expect("generation")
+    };
+    assert_eq!(generation().await, 1);
+    let manifest = dir.path().join("plugins.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read");
+    std::fs::write(&manifest, format!("{text}mode = \"shadow\"\n")).expect("write");
+    host.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while generation().await != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[test]
