@@ -54,6 +54,9 @@ pub enum ServerError {
     /// The plugin files cannot be watched.
     #[error(transparent)]
     Watch(#[from] crate::plugins::watch::WatchError),
+    /// The fleet's published chain cannot be reached.
+    #[error("fleet plugin source: {0}")]
+    Fleet(#[from] crate::plugins::fleet::FleetError),
     /// The listener failed.
     #[error("http: {0}")]
     Io(#[from] std::io::Error),
@@ -127,46 +130,9 @@ impl Server {
             Some(nats) => Some(nats.connect("chowk").await?),
             None => None,
         };
-        let fleet = match (config.plugins.source, &nats) {
-            (PluginSource::File, _) => None,
-            (PluginSource::Nats, None) => {
-                return Err(ServerError::Config(
-                    "[plugins] source = \"nats\" needs a [nats] section".into(),
-                ))
-            }
-            (PluginSource::Nats, Some(client)) => {
-                Some(Arc::new(Fleet::connect(client).await.map_err(|e| {
-                    ServerError::Config(format!("fleet plugin source: {e}"))
-                })?))
-            }
-        };
-        let published = match &fleet {
-            Some(fleet) => fleet
-                .current()
-                .await
-                .map_err(|e| ServerError::Config(format!("fleet plugin source: {e}")))?,
-            None => None,
-        };
+        let fleet = fleet_source(&config, nats.as_ref()).await?;
         let path = config.plugins.path.clone();
-        let fleet_mode = fleet.is_some();
-        let reloader = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || match published {
-                Some((revision, source)) => Reloader::start(context, &source, revision),
-                // Nothing published yet (or file mode): the local chain, generation 1 (0 in
-                // fleet mode, below every published revision).
-                None => {
-                    let first = if fleet_mode { 0 } else { 1 };
-                    Reloader::start(context, &ChainSource::from_file(&path)?, first)
-                }
-            })
-            .await
-            .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
-        }
-        .map_err(|source: LoadError| ServerError::Chain {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let reloader = first_chain(context, &path, fleet.as_deref()).await?;
         let reloader = Arc::new(reloader);
         let chain = reloader.live();
 
@@ -209,8 +175,7 @@ impl Server {
                 fleet
                     .clone()
                     .spawn_watch(reloader.clone(), background.clone())
-                    .await
-                    .map_err(|e| ServerError::Config(format!("fleet plugin source: {e}")))?,
+                    .await?,
             ),
             None if config.plugins.watch => tasks.push(crate::plugins::watch::spawn(
                 reloader.clone(),
@@ -291,6 +256,45 @@ impl Server {
             }
         }
     }
+}
+
+/// The fleet's published chain, with `[plugins] source = "nats"`.
+async fn fleet_source(
+    config: &Config,
+    nats: Option<&async_nats::Client>,
+) -> Result<Option<Arc<Fleet>>, ServerError> {
+    match (config.plugins.source, nats) {
+        (PluginSource::File, _) => Ok(None),
+        (PluginSource::Nats, None) => Err(ServerError::Config(
+            "[plugins] source = \"nats\" needs a [nats] section".into(),
+        )),
+        (PluginSource::Nats, Some(client)) => Ok(Some(Arc::new(Fleet::connect(client).await?))),
+    }
+}
+
+/// The first chain: the fleet's current revision (generation = revision), or the manifest at
+/// `path` (generation 1; 0 in fleet mode before anything is published, below every revision).
+async fn first_chain(
+    context: ChainContext,
+    path: &std::path::Path,
+    fleet: Option<&Fleet>,
+) -> Result<Reloader, ServerError> {
+    let published = match fleet {
+        Some(fleet) => fleet.current().await?,
+        None => None,
+    };
+    let first = if fleet.is_some() { 0 } else { 1 };
+    let file = path.to_owned();
+    tokio::task::spawn_blocking(move || match published {
+        Some((revision, source)) => Reloader::start(context, &source, revision),
+        None => Reloader::start(context, &ChainSource::from_file(&file)?, first),
+    })
+    .await
+    .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
+    .map_err(|source: LoadError| ServerError::Chain {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// A random secret for `chowk serve --dev` (hex of 32 random bytes).
