@@ -93,6 +93,12 @@ async fn hosts_converge_on_the_published_chain() {
     let b = host(&nats, &manifest).await;
     for h in [&a, &b] {
         assert_eq!(report(h).await["generation"], 0);
+        let ready = h.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(
+            ready.status,
+            StatusCode::OK,
+            "serving the local chain: {ready:?}"
+        );
         create_room(h, "lobby", "open").await;
     }
 
