@@ -126,13 +126,8 @@ impl Ingest {
 pub fn error_body(e: &PostError) -> serde_json::Value {
     match e {
         PostError::Rejected { rejection, .. } => {
-            let code = if rejection.code == "rate_limited" {
-                "rate_limited"
-            } else {
-                "rejected"
-            };
             json!({"error": {
-                "code": code,
+                "code": e.code(),
                 "plugin": rejection.plugin,
                 "rule": rejection.code,
                 "message": rejection.message,

@@ -161,11 +161,6 @@ impl Relay {
                     Duration::from_millis(250)
                 }
             };
-            if let Some(m) = &self.metrics {
-                if let Ok(dirty) = self.store.dirty_rooms().await {
-                    m.relay_backlog_rooms.set(dirty.len() as i64);
-                }
-            }
             tokio::select! {
                 _ = self.wake.0.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
@@ -192,10 +187,21 @@ impl Relay {
         } else {
             self.store.dirty_rooms().await?
         };
+        // The backlog gauge follows the dirty set this round read (a full scan lists every
+        // room, dirty or not, so it leaves the gauge alone): what is left when it stops.
+        let backlog = |left: usize| {
+            if let (Some(m), false) = (&self.metrics, full_scan) {
+                m.relay_backlog_rooms.set(left as i64);
+            }
+        };
+        let total = rooms.len();
         let mut published = 0;
-        for room in rooms {
+        for (i, room) in rooms.into_iter().enumerate() {
             // Unmark first: an append that lands while we drain marks the room again.
-            self.store.clear_dirty(&room).await?;
+            if let Err(e) = self.store.clear_dirty(&room).await {
+                backlog(total - i);
+                return Err(e.into());
+            }
             match self.drain_room(&room).await {
                 Ok(n) => {
                     published += n;
@@ -205,10 +211,12 @@ impl Relay {
                 }
                 Err(e) => {
                     let _ = self.store.mark_dirty(&room).await;
+                    backlog(total - i);
                     return Err(e);
                 }
             }
         }
+        backlog(0);
         Ok(published)
     }
 
