@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::relay::NatsConfig;
+use crate::bus::NatsConfig;
+pub use crate::http::LimitsConfig;
 use crate::store::RedisConfig;
 
 /// The sections an environment variable may address (`CHOWK_<SECTION>_<KEY>`).
@@ -117,28 +118,6 @@ impl Default for PluginsConfig {
             path: PathBuf::from("plugins.toml"),
             watch: true,
             source: PluginSource::File,
-        }
-    }
-}
-
-/// `[limits]`: what one request may carry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Largest request body, bytes.
-    pub body_bytes: usize,
-    /// Longest message text, characters.
-    pub text_chars: usize,
-    /// Largest total size of the request headers, bytes.
-    pub header_bytes: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            body_bytes: 16 * 1024,
-            text_chars: crate::chat::DEFAULT_MAX_TEXT_CHARS,
-            header_bytes: 8 * 1024,
         }
     }
 }

@@ -13,19 +13,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authority, KeyError};
+use crate::bus::BusError;
 use crate::chat::Chat;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, PluginSource};
 use crate::http::{self, AppState};
+use crate::ingest::{feed_live_hub, Ingest};
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::plugins::fleet::Fleet;
 use crate::plugins::reload::{ChainSource, Reloader};
 use crate::plugins::{
     ChainContext, EngineOptions, LoadError, MemoryState, PluginEngine, PluginState,
 };
-use crate::relay::ingest::Ingest;
-use crate::relay::live::LiveHub;
-use crate::relay::{Relay, RelayError};
+use crate::relay::{Relay, RelayOutbox};
 use crate::store::{Store, StoreError};
 
 /// Why a host could not start or stopped with an error.
@@ -50,7 +51,7 @@ pub enum ServerError {
     },
     /// NATS could not be set up.
     #[error(transparent)]
-    Relay(#[from] RelayError),
+    Bus(#[from] BusError),
     /// The plugin files cannot be watched.
     #[error(transparent)]
     Watch(#[from] crate::plugins::watch::WatchError),
@@ -147,21 +148,31 @@ impl Server {
             _ => Relay::local(store.clone(), live.clone()),
         }
         .with_metrics(metrics.clone());
+        let outbox = RelayOutbox::new(relay.handle());
+        let outbox = match &nats {
+            Some(client) => {
+                let (outbox, task) = outbox.announce_on(client.clone(), background.clone());
+                tasks.push(task);
+                outbox
+            }
+            None => outbox,
+        };
         let chat = Arc::new(
-            Chat::new(store, chain, clock, Some(relay.handle()), nats.clone())
-                .with_metrics(metrics.clone())
-                .with_max_text_chars(config.limits.text_chars),
+            Chat::new(
+                store,
+                chain,
+                clock,
+                Arc::new(outbox),
+                config.limits.text_chars,
+            )
+            .with_metrics(metrics.clone()),
         );
         let stop = background.clone();
         tasks.push(tokio::spawn(
             relay.run(async move { stop.cancelled().await }),
         ));
         if let Some(client) = &nats {
-            tasks.push(
-                live.clone()
-                    .feed_from_nats(client.clone(), background.clone())
-                    .await?,
-            );
+            tasks.push(feed_live_hub(live.clone(), client.clone(), background.clone()).await?);
             let ingest = Arc::new(Ingest::new(chat.clone(), client.clone()));
             let stop = background.clone();
             tasks.push(tokio::spawn(async move {

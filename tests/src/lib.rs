@@ -48,6 +48,16 @@ pub fn engine() -> Arc<PluginEngine> {
         .clone()
 }
 
+/// A user id (panics on an invalid one: tests name valid users).
+pub fn user(id: &str) -> chowk_host::ids::UserId {
+    chowk_host::ids::UserId::new(id).expect("a valid user id")
+}
+
+/// A client id (panics on an invalid one).
+pub fn client_id(id: &str) -> chowk_host::ids::ClientId {
+    chowk_host::ids::ClientId::new(id).expect("a valid client id")
+}
+
 /// A test world: a manual clock and in-memory plugin state, shared by the chains it loads.
 #[derive(Debug)]
 pub struct World {

@@ -484,7 +484,7 @@ pub fn chowk_binary() -> PathBuf {
     let path = dir.join("chowk");
     assert!(
         path.is_file(),
-        "{} is missing: build it with `cargo build -p chowk-host --bin chowk` (`cargo xtask test` does)",
+        "{} is missing: build it with `cargo test -p chowk-host --no-run` (`cargo xtask test` does)",
         path.display()
     );
     path

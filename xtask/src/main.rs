@@ -30,7 +30,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
-    /// Formatting and clippy checks over both workspaces, as CI runs them.
+    /// Formatting and clippy checks over both workspaces, as CI runs them. The host
+    /// workspace is linted by building its tests with clippy as the compiler, so `cargo xtask
+    /// test` afterwards compiles nothing again.
     Lint,
     /// Build the plugins, then run the benchmarks: the plugin chain (wasm vs native, loop
     /// interruption), the store (vs bare Redis commands), the relay (vs bare NATS), the HTTP
@@ -73,8 +75,7 @@ fn main() -> Result<()> {
         }
         Command::Test => {
             plugins::build(&root)?;
-            // The process tests run the real binary from target/debug.
-            shell::cargo(&["build", "--locked", "-p", "chowk-host", "--bin", "chowk"])?;
+            build_linted()?;
             let mut counts = shell::TestCounts::default();
             let result = run_tests(&mut counts);
             println!(
@@ -94,28 +95,7 @@ fn main() -> Result<()> {
                 "--check",
             ])?;
             plugins::build(&root)?;
-            shell::cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ])?;
-            shell::cargo(&[
-                "clippy",
-                "--manifest-path",
-                "plugins/Cargo.toml",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--target-dir",
-                "target",
-                "--",
-                "-D",
-                "warnings",
-            ])
+            build_linted()
         }
         Command::Bench => {
             plugins::build(&root)?;
@@ -136,20 +116,41 @@ fn main() -> Result<()> {
     }
 }
 
-/// Every test of both workspaces: host crates (unit, integration, benches in test mode), doc
-/// tests, then the plugins' native tests.
+/// Build every target of the host workspace for testing, with clippy linting the workspace's
+/// crates in the same compilation. This also builds `target/debug/chowk`, the binary the
+/// process tests run (cargo builds a package's binaries for its integration tests); a separate
+/// `cargo build --bin chowk` would build many dependencies again without the test-only features.
+fn build_linted() -> Result<()> {
+    shell::cargo_linted(&[
+        "test",
+        "--workspace",
+        "--tests",
+        "--benches",
+        "--locked",
+        "--no-run",
+    ])?;
+    let mut plugins = PLUGIN_TESTS.to_vec();
+    plugins.push("--no-run");
+    shell::cargo_linted(&plugins)
+}
+
+/// `cargo ...` for the plugins' native tests (their own workspace, sharing `target/`).
+const PLUGIN_TESTS: [&str; 7] = [
+    "test",
+    "--manifest-path",
+    "plugins/Cargo.toml",
+    "--workspace",
+    "--locked",
+    "--target-dir",
+    "target",
+];
+
+/// Every test of both workspaces: host crates (unit, integration and doc tests), the
+/// benchmarks in test mode (a few iterations each), then the plugins' native tests. The target
+/// selections match [`build_linted`]'s, so nothing is built again: `cargo test --doc` alone, or
+/// `--all-targets`, would resolve features differently and rebuild dozens of dependencies.
 fn run_tests(counts: &mut shell::TestCounts) -> Result<()> {
-    shell::cargo_test(&["--workspace", "--all-targets", "--locked"], counts)?;
-    shell::cargo_test(&["--workspace", "--doc", "--locked"], counts)?;
-    shell::cargo_test(
-        &[
-            "--manifest-path",
-            "plugins/Cargo.toml",
-            "--workspace",
-            "--locked",
-            "--target-dir",
-            "target",
-        ],
-        counts,
-    )
+    shell::cargo_test(&["--workspace", "--locked"], counts)?;
+    shell::cargo_test(&["--workspace", "--benches", "--locked"], counts)?;
+    shell::cargo_test(&PLUGIN_TESTS[1..], counts)
 }

@@ -42,6 +42,27 @@ pub fn cargo(args: &[&str]) -> Result<()> {
     run(cargo_command().args(args))
 }
 
+/// Run `cargo ARGS` with clippy as the compiler of the workspace's own crates (`-D warnings`):
+/// the build both lints and produces the real artifacts, so the lint and the tests compile the
+/// workspace once instead of once for `cargo clippy` (check) and once for `cargo test`. This is
+/// what `cargo clippy` itself does (clippy-driver is a full rustc), with codegen left on.
+pub fn cargo_linted(args: &[&str]) -> Result<()> {
+    run(linted(cargo_command()).args(args))
+}
+
+/// `cmd` with clippy-driver as the workspace's compiler and warnings denied.
+fn linted(mut cmd: Command) -> Command {
+    let driver = output(Command::new("rustup").args(["which", "clippy-driver"]))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "clippy-driver".into());
+    cmd.env("RUSTC_WORKSPACE_WRAPPER", driver)
+        .env("CLIPPY_ARGS", LINTS.join("__CLIPPY_HACKERY__"));
+    cmd
+}
+
+/// The lint arguments, as `cargo clippy -- ARGS` would pass them.
+const LINTS: [&str; 2] = ["-D", "warnings"];
+
 /// Run a command, echoing it first, and fail with its exit status.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {}", describe(cmd));
@@ -87,10 +108,11 @@ pub struct TestCounts {
     pub ignored: u64,
 }
 
-/// Run `cargo test ARGS`, passing its output through, and add its `test result:` lines to
-/// `counts`. Fails if cargo fails.
+/// Run `cargo test ARGS` (built as [`cargo_linted`] builds, so nothing is compiled twice),
+/// passing its output through, and add its `test result:` lines to `counts`. Fails if cargo
+/// fails.
 pub fn cargo_test(args: &[&str], counts: &mut TestCounts) -> Result<()> {
-    let mut cmd = cargo_command();
+    let mut cmd = linted(cargo_command());
     cmd.arg("test").args(args).stdout(Stdio::piped());
     eprintln!("$ {}", describe(&cmd));
     let mut child = cmd.spawn().context("could not start cargo test")?;

@@ -8,6 +8,8 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::UserId;
+
 /// Shortest accepted secret: 256 bits, as RFC 7518 asks for HS256.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -43,7 +45,7 @@ impl std::str::FromStr for Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// User id (the token's `sub`); the sender of everything they post.
-    pub user: String,
+    pub user: UserId,
     /// Their role.
     pub role: Role,
 }
@@ -123,7 +125,7 @@ impl Authority {
 
     /// A token for `user` with `role`, valid for `ttl`.
     pub fn mint(&self, user: &str, role: Role, ttl: Duration) -> Result<String, KeyError> {
-        crate::store::profile::validate_user(user).map_err(|e| KeyError::BadUser(e.to_string()))?;
+        UserId::new(user).map_err(|e| KeyError::BadUser(e.to_string()))?;
         let now = unix_now();
         let claims = Claims {
             sub: user.to_owned(),
@@ -147,10 +149,10 @@ impl Authority {
                 _ => AuthError::Invalid(e.to_string()),
             })?;
         let claims = data.claims;
-        crate::store::profile::validate_user(&claims.sub)
-            .map_err(|e| AuthError::Invalid(format!("sub: {e}")))?;
+        let user = UserId::new(claims.sub)
+            .map_err(|e| AuthError::Invalid(e.for_field("sub").to_string()))?;
         Ok(Identity {
-            user: claims.sub,
+            user,
             role: claims.role,
         })
     }

@@ -1,20 +1,13 @@
-//! Who may do what in a room: members-only rooms admit members, room moderators and global
-//! moderators/admins; moderating needs the moderator role or a room moderator seat.
+//! The HTTP side of room access: path ids parsed into their types (400 naming the field), and
+//! the caller's token turned into the arguments of chat's access rule (which lives in
+//! `chat/access.rs`, the same for every adapter).
 
 use super::error::ApiError;
 use super::extract::Caller;
 use super::AppState;
 use crate::auth::Role;
-use crate::store::{Room, RoomId, Viewer, Visibility};
-
-/// A room the caller may read, and how they see it.
-#[derive(Debug)]
-pub struct RoomAccess {
-    /// The room.
-    pub room: Room,
-    /// The caller as a reader (moderators also see flagged messages).
-    pub viewer: Viewer,
-}
+use crate::chat::RoomAccess;
+use crate::ids::RoomId;
 
 /// Parse a room id from the path (400 with the rule if it is not one).
 pub fn room_id(id: String) -> Result<RoomId, ApiError> {
@@ -27,40 +20,20 @@ pub async fn readable(
     room: &RoomId,
     caller: &Caller,
 ) -> Result<RoomAccess, ApiError> {
-    let store = &state.chat.store;
-    let global = caller.0.has(Role::Moderator);
-    let (info, roles) = if global {
-        (store.room(room).await?, (true, true))
-    } else {
-        // Both on the one multiplexed connection: pipelined, one round trip.
-        let (info, roles) = tokio::join!(store.room(room), store.roles(room, &caller.0.user));
-        (info?, roles?)
-    };
-    let (member, moderator) = roles;
-    if info.visibility == Visibility::Members && !member && !moderator {
-        return Err(ApiError::forbidden(format!(
-            "{} is not a member of {room}",
-            caller.0.user
-        )));
-    }
-    Ok(RoomAccess {
-        room: info,
-        viewer: Viewer {
-            user: caller.0.user.clone(),
-            moderator: global || moderator,
-        },
-    })
+    Ok(state
+        .chat
+        .access(room, &caller.0.user, caller.0.has(Role::Moderator))
+        .await?)
 }
 
 /// Check the caller moderates `room` (moderator role, or a room moderator).
-pub async fn moderator(state: &AppState, room: &RoomId, caller: &Caller) -> Result<(), ApiError> {
-    let access = readable(state, room, caller).await?;
-    if access.viewer.moderator {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "{} does not moderate {room}",
-            caller.0.user
-        )))
-    }
+pub async fn moderator(
+    state: &AppState,
+    room: &RoomId,
+    caller: &Caller,
+) -> Result<RoomAccess, ApiError> {
+    Ok(state
+        .chat
+        .moderator_access(room, &caller.0.user, caller.0.has(Role::Moderator))
+        .await?)
 }

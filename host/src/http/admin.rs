@@ -10,9 +10,11 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json};
 use super::AppState;
 use crate::auth::Role;
+use crate::codes::ErrorCode;
 use crate::plugins::chain::PluginStatus;
 use crate::plugins::reload::{ReloadOutcome, ReloadStatus};
 use crate::plugins::{Decision, Message};
+use crate::wire::ErrorDetail;
 
 /// `GET /v1/admin/plugins` answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -60,16 +62,12 @@ pub async fn reload(
     caller.require(Role::Admin)?;
     match state.reload().await {
         Ok(outcome) => Ok(axum::Json(outcome)),
-        Err(failure) => Err(ApiError {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            body: serde_json::json!({"error": {
-                "code": "reload_failed",
-                "message": failure.reason,
-                "plugin": failure.plugin,
-                "kept_generation": failure.kept_generation,
-            }}),
-            retry_after_s: None,
-        }),
+        Err(failure) => Err(ErrorDetail {
+            plugin: failure.plugin,
+            kept_generation: Some(failure.kept_generation),
+            ..ErrorDetail::new(ErrorCode::ReloadFailed, failure.reason)
+        }
+        .into()),
     }
 }
 
@@ -98,29 +96,13 @@ pub async fn eval(
     Json(body): Json<EvalRequest>,
 ) -> Result<axum::Json<Decision>, ApiError> {
     caller.require(Role::Admin)?;
-    if body.text.chars().count() > state.limits.text_chars {
-        return Err(ApiError::invalid(format!(
-            "text: at most {} characters",
-            state.limits.text_chars
-        )));
-    }
     let message = Message {
         id: String::new(),
         room: body.room.unwrap_or_else(|| "eval".into()),
-        sender: body.sender.unwrap_or_else(|| caller.0.user.clone()),
+        sender: body.sender.unwrap_or_else(|| caller.0.user.to_string()),
         text: body.text,
         sent_at_ms: state.chat.clock.now_ms(),
         metadata: Vec::new(),
     };
-    let chain = state.chat.chain.load_full();
-    let decision = tokio::task::spawn_blocking(move || chain.evaluate(&message))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("chain task failed: {e}"),
-            )
-        })?;
-    Ok(axum::Json(decision))
+    Ok(axum::Json(state.chat.dry_run(message).await?))
 }

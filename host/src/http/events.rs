@@ -22,10 +22,11 @@ use super::access::{self, room_id};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Path};
 use super::AppState;
-use crate::relay::event::MessageView;
-use crate::relay::live::LiveMessage;
+use crate::ids::RoomId;
+use crate::live::LiveMessage;
 use crate::store::model::{parse_id, MAX_PAGE};
-use crate::store::{HistoryQuery, RoomId, Viewer};
+use crate::store::{HistoryQuery, Viewer};
+use crate::wire::MessageView;
 
 struct Feed {
     state: Arc<AppState>,
@@ -107,7 +108,9 @@ impl Feed {
             if self.replaying {
                 if let Err(e) = self.replay_page().await {
                     // The client reconnects with its Last-Event-ID and resumes.
-                    let event = Event::default().event("error").data(e.body.to_string());
+                    let event = Event::default()
+                        .event("error")
+                        .data(serde_json::to_string(&e.detail.into_body()).unwrap_or_default());
                     return Some((event, None));
                 }
                 continue;
@@ -145,7 +148,7 @@ pub async fn events(
         Some(v) => {
             let id = v
                 .to_str()
-                .map_err(|_| ApiError::invalid("Last-Event-ID is not a message id"))?
+                .map_err(|_| ApiError::invalid("Last-Event-ID", "is not a message id"))?
                 .trim()
                 .to_owned();
             let parsed = parse_id(&id)?;

@@ -11,8 +11,9 @@ use super::access::{self, room_id};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json, Path, Query};
 use super::AppState;
-use crate::relay::event::MessageView;
+use crate::ids::ClientId;
 use crate::store::HistoryQuery;
+use crate::wire::MessageView;
 
 /// Default history page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -44,9 +45,10 @@ pub async fn post(
     Json(body): Json<PostMessage>,
 ) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
     let room = room_id(room)?;
+    let client_id = body.client_id.map(ClientId::new).transpose()?;
     let posted = state
         .chat
-        .post(&room, &caller.0.user, body.text, body.client_id)
+        .post(&room, &caller.0.user, body.text, client_id)
         .await?;
     let status = if posted.created {
         StatusCode::CREATED

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::codes::ErrorCode;
 
 /// Count and time the request.
 pub async fn record(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
@@ -45,8 +45,7 @@ pub async fn header_limit(
         .sum();
     if size > state.limits.header_bytes {
         return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!(
                 "request headers are {size} bytes; the limit is {}",
                 state.limits.header_bytes

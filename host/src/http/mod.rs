@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod messages;
 pub mod middleware;
 pub mod moderation;
@@ -18,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
@@ -31,12 +31,13 @@ use utoipa_axum::routes;
 
 use crate::auth::Authority;
 use crate::chat::Chat;
-use crate::config::LimitsConfig;
+use crate::codes::ErrorCode;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::plugins::fleet::Fleet;
 use crate::plugins::reload::{ReloadFailure, ReloadOutcome, Reloader};
-use crate::relay::live::LiveHub;
 use error::ApiError;
+pub use limits::LimitsConfig;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -182,27 +183,17 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn no_route() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_route",
-        "no such endpoint; see /openapi.json",
-    )
+    ApiError::new(ErrorCode::NoRoute, "no such endpoint; see /openapi.json")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method; see /openapi.json",
     )
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error (logged)",
-    )
-    .into_response()
+    ApiError::new(ErrorCode::Internal, "internal error (logged)").into_response()
 }

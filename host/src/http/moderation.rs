@@ -11,8 +11,8 @@ use super::access::{self, room_id};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json, Path};
 use super::AppState;
-use crate::relay::event::MessageView;
 use crate::store::Decision;
+use crate::wire::MessageView;
 
 /// One flagged message.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -74,7 +74,6 @@ pub async fn decide(
 ) -> Result<StatusCode, ApiError> {
     let room = room_id(room)?;
     access::moderator(&state, &room, &caller).await?;
-    state.chat.store.moderate(&room, &id, body.decision).await?;
-    state.chat.poke_relay(&room).await;
+    state.chat.moderate(&room, &id, body.decision).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,10 +9,11 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json, Path};
 use super::AppState;
 use crate::auth::Role;
+use crate::ids::UserId;
 use crate::store::{Profile, ProfilePatch};
 
-fn may_write(caller: &Caller, user: &str) -> Result<(), ApiError> {
-    if caller.0.user == user || caller.0.has(Role::Admin) {
+fn may_write(caller: &Caller, user: &UserId) -> Result<(), ApiError> {
+    if caller.0.user == *user || caller.0.has(Role::Admin) {
         Ok(())
     } else {
         Err(ApiError::forbidden(format!(
@@ -31,6 +32,7 @@ pub async fn get(
     _caller: Caller,
     Path(user): Path<String>,
 ) -> Result<axum::Json<Profile>, ApiError> {
+    let user = UserId::new(user)?;
     Ok(axum::Json(state.chat.store.profile(&user).await?))
 }
 
@@ -44,6 +46,7 @@ pub async fn put(
     Path(user): Path<String>,
     Json(body): Json<ProfilePatch>,
 ) -> Result<axum::Json<Profile>, ApiError> {
+    let user = UserId::new(user)?;
     may_write(&caller, &user)?;
     let full = ProfilePatch {
         display_name: Some(body.display_name.unwrap_or_default()),
@@ -67,6 +70,7 @@ pub async fn patch(
     Path(user): Path<String>,
     Json(body): Json<ProfilePatch>,
 ) -> Result<axum::Json<Profile>, ApiError> {
+    let user = UserId::new(user)?;
     may_write(&caller, &user)?;
     Ok(axum::Json(state.chat.update_profile(&user, body).await?))
 }

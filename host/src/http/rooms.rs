@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json, Path};
 use super::AppState;
 use crate::auth::Role;
+use crate::ids::UserId;
 use crate::store::model::DEFAULT_RETENTION;
 use crate::store::{NewRoom, Room, Visibility};
 
@@ -101,6 +102,7 @@ async fn set_member(
     if !caller.0.has(Role::Admin) {
         access::moderator(state, &room, caller).await?;
     }
+    let user = UserId::new(user)?;
     state.chat.store.set_member(&room, &user, member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -138,6 +140,7 @@ async fn set_moderator(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let room = room_id(room)?;
+    let user = UserId::new(user)?;
     state
         .chat
         .store

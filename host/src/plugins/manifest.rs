@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ids::is_valid_name;
+
 /// The only manifest format version this host reads.
 pub const MANIFEST_VERSION: u32 = 1;
 /// Largest per-plugin memory cap, in MiB (also the pooling allocator's per-memory maximum).
@@ -291,14 +293,6 @@ impl PluginSpec {
     pub fn config_json(&self) -> String {
         serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
     }
-}
-
-/// Whether `s` is a valid plugin name or room id: `[a-z0-9_-]{1,64}`.
-pub fn is_valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

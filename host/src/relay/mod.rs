@@ -1,140 +1,26 @@
-//! Fan-out and ingest over NATS. Redis is the source of truth: the [`publisher`] relays stored
-//! messages from a per-room cursor kept in the store, so an acknowledged message is published
-//! at least once even if NATS is down or the host dies right after storing it. [`ingest`]
-//! feeds messages into Chowk from trusted services by request-reply. [`live`] is this host's
-//! per-room feed for server-sent events, fed by NATS or (with no `[nats]`) by the relay itself.
+//! The relay, outbound only: publishes what chat stored, from a per-room cursor kept in the
+//! store, to NATS or (with no `[nats]`) to this host's live feed ([`publisher`]); and carries
+//! chat's announcements out ([`outbox`], which implements `chat::Outbox`). Redis is the source
+//! of truth, so an acknowledged message is published at least once even if NATS is down or the
+//! host dies right after storing it. Nothing comes in through this module: inbound NATS
+//! traffic is `ingest/`.
 
-pub mod event;
-pub mod ingest;
-pub mod live;
+pub mod outbox;
 pub mod publisher;
-pub mod subjects;
 
-use std::time::Duration;
+pub use outbox::RelayOutbox;
+pub use publisher::{Relay, RelayHandle, JETSTREAM_STREAM};
 
-use serde::Deserialize;
+use crate::bus::BusError;
+use crate::store::StoreError;
 
-pub use publisher::{Relay, RelayHandle};
-
-/// `[nats]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatsConfig {
-    /// One server, `nats://host:4222`.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Several servers (instead of `url`).
-    #[serde(default)]
-    pub servers: Vec<String>,
-    /// Token authentication.
-    #[serde(default)]
-    pub token: Option<String>,
-    /// User and password authentication.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Password for `user`.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// NKey seed authentication.
-    #[serde(default)]
-    pub nkey: Option<String>,
-    /// A `.creds` file (JWT + NKey).
-    #[serde(default)]
-    pub credentials: Option<std::path::PathBuf>,
-    /// Require TLS.
-    #[serde(default)]
-    pub tls_required: bool,
-    /// Also capture `chowk.room.>` in a JetStream stream (`CHOWK_ROOMS`) and publish with
-    /// acknowledgements, so late subscribers can replay; `Nats-Msg-Id` deduplicates republished
-    /// messages within `duplicate_window_s`.
-    #[serde(default)]
-    pub jetstream: bool,
-    /// JetStream duplicate window, s.
-    #[serde(default = "default_duplicate_window")]
-    pub duplicate_window_s: u64,
-    /// How long one publish batch may take to be confirmed by the server (flush or JetStream
-    /// acks), ms.
-    #[serde(default = "default_flush_timeout")]
-    pub flush_timeout_ms: u64,
-}
-
-fn default_flush_timeout() -> u64 {
-    1_000
-}
-
-fn default_duplicate_window() -> u64 {
-    600
-}
-
-impl NatsConfig {
-    /// A config for one server with every default.
-    pub fn url(url: impl Into<String>) -> Self {
-        NatsConfig {
-            url: Some(url.into()),
-            servers: Vec::new(),
-            token: None,
-            user: None,
-            password: None,
-            nkey: None,
-            credentials: None,
-            tls_required: false,
-            jetstream: false,
-            duplicate_window_s: default_duplicate_window(),
-            flush_timeout_ms: default_flush_timeout(),
-        }
-    }
-
-    /// Connect. The client keeps reconnecting by itself; the first connection is retried too,
-    /// so a host can start while NATS is down.
-    pub async fn connect(&self, name: &str) -> Result<async_nats::Client, RelayError> {
-        let mut opts = async_nats::ConnectOptions::new()
-            .name(name)
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(2))
-            .require_tls(self.tls_required);
-        if let Some(token) = &self.token {
-            opts = opts.token(token.clone());
-        }
-        if let (Some(user), Some(password)) = (&self.user, &self.password) {
-            opts = opts.user_and_password(user.clone(), password.clone());
-        }
-        if let Some(seed) = &self.nkey {
-            opts = opts.nkey(seed.clone());
-        }
-        if let Some(path) = &self.credentials {
-            opts = opts
-                .credentials_file(path)
-                .await
-                .map_err(|e| RelayError::Config(format!("credentials {}: {e}", path.display())))?;
-        }
-        let servers: Vec<String> = match (&self.url, self.servers.is_empty()) {
-            (Some(url), true) => vec![url.clone()],
-            (None, false) => self.servers.clone(),
-            _ => return Err(RelayError::Config("set either `url` or `servers`".into())),
-        };
-        let addrs: Vec<async_nats::ServerAddr> = servers
-            .iter()
-            .map(|s| {
-                s.parse()
-                    .map_err(|e| RelayError::Config(format!("{s}: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        opts.connect(addrs)
-            .await
-            .map_err(|e| RelayError::Nats(e.to_string()))
-    }
-}
-
-/// Why relaying or ingest failed.
+/// Why relaying failed (the relay retries).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RelayError {
-    /// `[nats]` is wrong.
-    #[error("nats config: {0}")]
-    Config(String),
-    /// NATS refused or did not confirm in time; the relay retries.
-    #[error("nats: {0}")]
-    Nats(String),
-    /// The store failed; the relay retries.
+    /// NATS refused or did not confirm in time.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Bus(#[from] BusError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

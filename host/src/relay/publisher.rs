@@ -17,11 +17,14 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use tokio::sync::Notify;
 
-use super::event::{MessageView, ModerationEvent};
-use super::live::{LiveHub, LiveMessage, APPROVED, EVENT_HEADER};
-use super::{subjects, NatsConfig, RelayError};
+use super::RelayError;
+use crate::bus::subjects::{APPROVED, EVENT_HEADER, MSG_ID_HEADER};
+use crate::bus::{subjects, BusError, NatsConfig};
+use crate::ids::RoomId;
+use crate::live::{LiveHub, LiveMessage};
 use crate::metrics::Metrics;
-use crate::store::{RoomId, Store, StoredMessage};
+use crate::store::{Store, StoredMessage};
+use crate::wire::{MessageView, ModerationEvent};
 
 /// Messages published per batch (one flush, one cursor update).
 const BATCH: usize = 100;
@@ -130,7 +133,7 @@ impl Relay {
         })
         .await
         .map(drop)
-        .map_err(|e| RelayError::Nats(format!("JetStream stream {JETSTREAM_STREAM}: {e}")))
+        .map_err(|e| nats_error(format!("JetStream stream {JETSTREAM_STREAM}: {e}")))
     }
 
     /// Relay until `shutdown` resolves, then drain once more.
@@ -311,9 +314,9 @@ impl Relay {
         else {
             return Ok(());
         };
-        let payload = serde_json::to_vec(value).map_err(|e| RelayError::Nats(e.to_string()))?;
+        let payload = serde_json::to_vec(value).map_err(|e| nats_error(e.to_string()))?;
         let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id);
+        headers.insert(MSG_ID_HEADER, id);
         if let Some(event) = event {
             headers.insert(EVENT_HEADER, event);
         }
@@ -321,12 +324,12 @@ impl Relay {
             return client
                 .publish_with_headers(subject, headers, payload.into())
                 .await
-                .map_err(|e| RelayError::Nats(e.to_string()));
+                .map_err(|e| nats_error(e.to_string()));
         };
         let ack = js
             .publish_with_headers(subject, headers, payload.into())
             .await
-            .map_err(|e| RelayError::Nats(e.to_string()))?;
+            .map_err(|e| nats_error(e.to_string()))?;
         acks.lock().await.push(ack);
         Ok(())
     }
@@ -351,16 +354,14 @@ impl Relay {
             );
             return match tokio::time::timeout(*flush_timeout, all).await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
-                Err(_) => Err(RelayError::Nats(
-                    "JetStream did not acknowledge in time".into(),
-                )),
+                Ok(Err(e)) => Err(nats_error(e.to_string())),
+                Err(_) => Err(nats_error("JetStream did not acknowledge in time")),
             };
         }
         match tokio::time::timeout(*flush_timeout, client.flush()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(RelayError::Nats(e.to_string())),
-            Err(_) => Err(RelayError::Nats(format!(
+            Ok(Err(e)) => Err(nats_error(e.to_string())),
+            Err(_) => Err(nats_error(format!(
                 "server did not confirm within {} ms",
                 flush_timeout.as_millis()
             ))),
@@ -368,23 +369,6 @@ impl Relay {
     }
 }
 
-/// Publish a JSON value, with `Nats-Msg-Id` when an id is given.
-pub async fn publish_json(
-    client: &async_nats::Client,
-    subject: String,
-    id: Option<&str>,
-    value: &impl serde::Serialize,
-) -> Result<(), RelayError> {
-    let payload = serde_json::to_vec(value).map_err(|e| RelayError::Nats(e.to_string()))?;
-    let result = match id {
-        Some(id) => {
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", id);
-            client
-                .publish_with_headers(subject, headers, payload.into())
-                .await
-        }
-        None => client.publish(subject, payload.into()).await,
-    };
-    result.map_err(|e| RelayError::Nats(e.to_string()))
+fn nats_error(message: impl Into<String>) -> RelayError {
+    RelayError::Bus(BusError::Nats(message.into()))
 }

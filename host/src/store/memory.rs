@@ -7,12 +7,13 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::model::{
-    parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, RoomId,
-    StoredMessage, Viewer,
+    parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, StoredMessage,
+    Viewer,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
 use crate::clock::Clock;
+use crate::ids::RoomId;
 
 /// How long a client id is remembered, ms (24 h, as in Redis).
 const CLIENT_ID_TTL_MS: u64 = 24 * 3600 * 1000;
@@ -139,7 +140,7 @@ impl MemoryStore {
         self.with_room(&m.room.clone(), |s, last_id| {
             s.client_ids.retain(|_, (_, exp)| *exp > now);
             if let Some(cid) = &m.client_id {
-                if let Some((id, _)) = s.client_ids.get(&(m.sender.clone(), cid.clone())) {
+                if let Some((id, _)) = s.client_ids.get(&(m.sender.to_string(), cid.to_string())) {
                     let key = parse_id(id)?;
                     let message = s
                         .messages

@@ -8,13 +8,16 @@ pub mod model;
 pub mod profile;
 pub mod redis;
 
+pub use crate::ids::{ClientId, RoomId, UserId};
 pub use memory::MemoryStore;
 pub use model::{
-    Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, RoomId, StoredAction,
-    StoredMessage, Viewer, Visibility,
+    Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, StoredAction, StoredMessage,
+    Viewer, Visibility,
 };
 pub use profile::{Product, Profile, ProfilePatch};
 pub use redis::{RedisConfig, RedisPluginState, RedisStore};
+
+use crate::codes::ErrorCode;
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,7 +51,26 @@ pub enum StoreError {
     },
 }
 
+impl From<crate::ids::IdError> for StoreError {
+    fn from(e: crate::ids::IdError) -> Self {
+        StoreError::Invalid {
+            field: e.field.into(),
+            message: e.message,
+        }
+    }
+}
+
 impl StoreError {
+    /// The stable error code every adapter reports for this failure (the one table of it).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Invalid { .. } => ErrorCode::InvalidRequest,
+            StoreError::NotFound(_) => ErrorCode::NotFound,
+            StoreError::Conflict(_) => ErrorCode::Conflict,
+            StoreError::Unavailable(_) | StoreError::NotReplicated { .. } => ErrorCode::Unavailable,
+        }
+    }
+
     /// Whether a retry may succeed (503 territory).
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -160,40 +182,30 @@ impl Store {
     pub async fn set_member(
         &self,
         room: &RoomId,
-        user: &str,
+        user: &UserId,
         member: bool,
     ) -> Result<(), StoreError> {
-        profile::validate_user(user)?;
-        dispatch!(self, s => s.set_member(room, user, member))
+        dispatch!(self, s => s.set_member(room, user.as_str(), member))
     }
 
     /// Add or remove a moderator.
     pub async fn set_moderator(
         &self,
         room: &RoomId,
-        user: &str,
+        user: &UserId,
         moderator: bool,
     ) -> Result<(), StoreError> {
-        profile::validate_user(user)?;
-        dispatch!(self, s => s.set_moderator(room, user, moderator))
+        dispatch!(self, s => s.set_moderator(room, user.as_str(), moderator))
     }
 
     /// Whether `user` is a member / a moderator of `room`.
-    pub async fn roles(&self, room: &RoomId, user: &str) -> Result<(bool, bool), StoreError> {
-        dispatch!(self, s => s.roles(room, user))
+    pub async fn roles(&self, room: &RoomId, user: &UserId) -> Result<(bool, bool), StoreError> {
+        dispatch!(self, s => s.roles(room, user.as_str()))
     }
 
     /// Store a judged message. With a client id seen before (from the same sender, in this
     /// room), returns the original message instead of storing a duplicate.
     pub async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
-        if let Some(cid) = &message.client_id {
-            if cid.is_empty() || cid.len() > 128 || cid.chars().any(char::is_control) {
-                return Err(StoreError::Invalid {
-                    field: "client_id".into(),
-                    message: "must be 1 to 128 printable characters".into(),
-                });
-            }
-        }
         dispatch!(self, s => s.append(message))
     }
 
@@ -201,10 +213,10 @@ impl Store {
     pub async fn find_client_id(
         &self,
         room: &RoomId,
-        sender: &str,
-        client_id: &str,
+        sender: &UserId,
+        client_id: &ClientId,
     ) -> Result<Option<StoredMessage>, StoreError> {
-        dispatch!(self, s => s.find_client_id(room, sender, client_id))
+        dispatch!(self, s => s.find_client_id(room, sender.as_str(), client_id.as_str()))
     }
 
     /// A page of history, newest first, as `viewer` may see it.
@@ -284,21 +296,19 @@ impl Store {
     }
 
     /// A user's profile.
-    pub async fn profile(&self, user: &str) -> Result<Profile, StoreError> {
-        profile::validate_user(user)?;
-        dispatch!(self, s => s.profile(user))
+    pub async fn profile(&self, user: &UserId) -> Result<Profile, StoreError> {
+        dispatch!(self, s => s.profile(user.as_str()))
     }
 
     /// Create or update a profile: the patch is applied to the stored profile (or an empty one)
     /// and the result validated before it is stored.
     pub async fn update_profile(
         &self,
-        user: &str,
+        user: &UserId,
         patch: ProfilePatch,
         now_ms: u64,
     ) -> Result<Profile, StoreError> {
-        profile::validate_user(user)?;
-        dispatch!(self, s => s.update_profile(user, patch, now_ms))
+        dispatch!(self, s => s.update_profile(user.as_str(), patch, now_ms))
     }
 }
 

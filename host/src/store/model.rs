@@ -1,48 +1,15 @@
 //! What the store keeps: rooms, messages and profiles, with their validation. Shared by the
 //! Redis store and the in-memory store so both behave the same.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::ids::{ClientId, RoomId, UserId};
 
 /// Most messages one history page returns.
 pub const MAX_PAGE: usize = 200;
 /// Default retention of a room: messages kept (older ones are trimmed).
 pub const DEFAULT_RETENTION: u64 = 10_000;
-
-/// A room id: `[a-z0-9_-]{1,64}`, so it is also safe in Redis keys and NATS subjects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = String, pattern = "^[a-z0-9_-]{1,64}$")]
-pub struct RoomId(String);
-
-impl RoomId {
-    /// Validate a room id.
-    pub fn new(id: impl Into<String>) -> Result<Self, StoreError> {
-        let id = id.into();
-        if crate::plugins::manifest::is_valid_name(&id) {
-            Ok(RoomId(id))
-        } else {
-            Err(StoreError::Invalid {
-                field: "room".into(),
-                message: format!("{id:?} is not a room id: use 1-64 of a-z, 0-9, _ and -"),
-            })
-        }
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Who may read and post in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -111,7 +78,7 @@ pub struct NewMessage {
     /// Room.
     pub room: RoomId,
     /// Sender (the token's subject).
-    pub sender: String,
+    pub sender: UserId,
     /// Text after rewrites.
     pub text: String,
     /// Receive time, ms.
@@ -125,7 +92,7 @@ pub struct NewMessage {
     /// Generation of the chain that judged it.
     pub generation: u64,
     /// Client-chosen id for idempotent retries.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 impl NewMessage {
@@ -135,14 +102,14 @@ impl NewMessage {
             id,
             pending: self.action == StoredAction::Flag,
             room: self.room,
-            sender: self.sender,
+            sender: self.sender.as_str().to_owned(),
             text: self.text,
             time_ms: self.time_ms,
             action: self.action,
             score: self.score,
             trace: self.trace,
             generation: self.generation,
-            client_id: self.client_id,
+            client_id: self.client_id.map(|c| c.as_str().to_owned()),
         }
     }
 }
@@ -200,7 +167,7 @@ pub struct HistoryQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
     /// User id.
-    pub user: String,
+    pub user: UserId,
     /// Whether the user moderates the room (or is an admin).
     pub moderator: bool,
 }
@@ -208,7 +175,7 @@ pub struct Viewer {
 impl Viewer {
     /// Whether this viewer may see `m`.
     pub fn can_see(&self, m: &StoredMessage) -> bool {
-        !m.pending || self.moderator || m.sender == self.user
+        !m.pending || self.moderator || m.sender == self.user.as_str()
     }
 }
 

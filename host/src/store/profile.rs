@@ -89,17 +89,6 @@ fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), Sto
     Ok(())
 }
 
-/// Check a user id: 1 to 64 characters, no whitespace or control characters.
-pub fn validate_user(user: &str) -> Result<(), StoreError> {
-    if user.is_empty()
-        || user.len() > 64
-        || user.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(invalid("user", format!("{user:?} is not a user id")));
-    }
-    Ok(())
-}
-
 impl Profile {
     /// Apply a patch on top of this profile and validate the result.
     pub fn apply(mut self, patch: ProfilePatch) -> Result<Profile, StoreError> {
@@ -137,7 +126,6 @@ impl Profile {
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), StoreError> {
-        validate_user(&self.user)?;
         check_len("display_name", &self.display_name, 1, 80)?;
         check_len("business_name", &self.business_name, 0, 120)?;
         check_len("category", &self.category, 0, 60)?;

@@ -5,17 +5,8 @@
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-/// The WIT package this host implements.
-pub const CONTRACT: &str = "chowk:plugin@0.1.0";
-/// The export every filter must provide.
-pub const GUEST_EXPORT: &str = "chowk:plugin/guest@0.1.0";
-/// Everything a plugin may import.
-const HOST_IMPORTS: [&str; 4] = [
-    "chowk:plugin/types@0.1.0",
-    "chowk:plugin/kv@0.1.0",
-    "chowk:plugin/log@0.1.0",
-    "chowk:plugin/clock@0.1.0",
-];
+// `CONTRACT`, `GUEST_EXPORTS` and `HOST_IMPORTS`, derived from `wit/` by `build.rs`.
+include!(concat!(env!("OUT_DIR"), "/contract.rs"));
 
 /// What a component imports and exports, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,9 +73,12 @@ pub fn check_contract(
     if !forbidden.is_empty() {
         return Err(ContractError::ForbiddenImports { imports: forbidden });
     }
-    if !exports.iter().any(|e| e == GUEST_EXPORT) {
+    if let Some(missing) = GUEST_EXPORTS
+        .iter()
+        .find(|wanted| !exports.iter().any(|e| e == *wanted))
+    {
         return Err(ContractError::NotAFilter {
-            expected: GUEST_EXPORT.to_owned(),
+            expected: (*missing).to_owned(),
             found: exports,
         });
     }
@@ -93,4 +87,24 @@ pub fn check_contract(
 
 fn version_of(package: &str) -> &str {
     package.split_once('@').map(|(_, v)| v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_is_derived_from_the_world() {
+        assert_eq!(CONTRACT, "chowk:plugin@0.1.0");
+        assert_eq!(GUEST_EXPORTS, ["chowk:plugin/guest@0.1.0"]);
+        assert_eq!(
+            HOST_IMPORTS,
+            [
+                "chowk:plugin/clock@0.1.0",
+                "chowk:plugin/kv@0.1.0",
+                "chowk:plugin/log@0.1.0",
+                "chowk:plugin/types@0.1.0",
+            ]
+        );
+    }
 }

@@ -10,7 +10,9 @@ mod limits;
 mod pool;
 
 pub use bindings::wit;
-pub use contract::{check_contract, ContractError, ContractInfo, CONTRACT, GUEST_EXPORT};
+pub use contract::{
+    check_contract, ContractError, ContractInfo, CONTRACT, GUEST_EXPORTS, HOST_IMPORTS,
+};
 pub use engine::{ContentHash, EngineOptions, PluginEngine};
 pub use failure::PluginFailure;
 pub use pool::{LoadedPlugin, PluginLimits};

@@ -9,17 +9,27 @@ impl RedisStore {
             keys::meta(&m.room),
             keys::messages(&m.room),
             keys::pending(&m.room),
-            keys::client_id(&m.room, &m.sender, m.client_id.as_deref().unwrap_or("")),
+            keys::client_id(
+                &m.room,
+                m.sender.as_str(),
+                m.client_id.as_ref().map_or("", |c| c.as_str()),
+            ),
         ];
         let fields: Vec<(&str, String)> = vec![
-            ("sender", m.sender.clone()),
+            ("sender", m.sender.to_string()),
             ("text", m.text.clone()),
             ("time", m.time_ms.to_string()),
             ("action", m.action.as_str().to_owned()),
             ("score", m.score.to_string()),
             ("trace", m.trace.clone()),
             ("gen", m.generation.to_string()),
-            ("cid", m.client_id.clone().unwrap_or_default()),
+            (
+                "cid",
+                m.client_id
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ),
         ];
         let has_cid = if m.client_id.is_some() { "1" } else { "0" };
         let ttl_ms = (self.config.client_id_ttl_s * 1000).to_string();
@@ -28,11 +38,9 @@ impl RedisStore {
         // Too few replica acks counts as a transient failure of this connection: it may lead to
         // a demoted primary that Sentinel has not converted yet. The retry (same client id)
         // returns the stored message and waits again, on a freshly resolved primary.
-        let last_acks = std::sync::atomic::AtomicU32::new(0);
-        let result: Result<(i64, String, HashMap<String, Value>, i64), StoreError> = self
+        let (created, id, existing, pending) = self
             .redis
             .run(|mut c| {
-                let last_acks = &last_acks;
                 let mut inv = scripts::APPEND.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
@@ -42,42 +50,28 @@ impl RedisStore {
                     inv.arg(*k).arg(v);
                 }
                 async move {
-                    let r: Result<(i64, String, HashMap<String, Value>, i64), _> =
-                        inv.invoke_async(&mut c).await;
-                    let r = match r {
-                        Ok(t) if acks > 0 => {
-                            match redis::cmd("WAIT")
+                    let r: Result<(i64, String, HashMap<String, Value>, i64), Failure> =
+                        match inv.invoke_async(&mut c).await {
+                            Ok(t) if acks > 0 => match redis::cmd("WAIT")
                                 .arg(acks)
                                 .arg(wait_ms)
                                 .query_async::<u32>(&mut c)
                                 .await
                             {
-                                Ok(n) if n >= acks => Ok(t),
-                                Ok(n) => {
-                                    last_acks.store(n, std::sync::atomic::Ordering::Relaxed);
-                                    Err(redis::RedisError::from(std::io::Error::other(format!(
-                                        "{NOT_REPLICATED}: {n} of {acks} replicas confirmed"
-                                    ))))
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
-                        other => other,
-                    };
+                                Ok(got) if got >= acks => Ok(t),
+                                Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
+                                Err(e) => Err(e.into()),
+                            },
+                            other => other.map_err(Failure::from),
+                        };
                     (c, r)
                 }
             })
-            .await;
-        let (created, id, existing, pending) = result.map_err(|e| match e {
-            StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
-            StoreError::Unavailable(msg) if msg.contains(NOT_REPLICATED) => {
-                StoreError::NotReplicated {
-                    wanted: acks,
-                    got: last_acks.load(std::sync::atomic::Ordering::Relaxed),
-                }
-            }
-            e => e,
-        })?;
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
+                e => e,
+            })?;
         if created == 1 {
             let message = m.into_stored(id);
             return Ok(Appended {

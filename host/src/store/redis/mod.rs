@@ -20,17 +20,15 @@ use redis::Value;
 
 pub use config::RedisConfig;
 pub use plugin_state::RedisPluginState;
-use pool::Redis;
+use pool::{Failure, Redis};
 
 use super::model::{
-    parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, RoomId,
-    StoredAction, StoredMessage, Viewer, Visibility,
+    parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, StoredAction,
+    StoredMessage, Viewer, Visibility,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
-
-/// Marker of a write that too few replicas confirmed in time.
-const NOT_REPLICATED: &str = "not replicated";
+use crate::ids::RoomId;
 
 /// Chat storage in Redis.
 #[derive(Debug)]

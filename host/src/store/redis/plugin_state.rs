@@ -41,12 +41,7 @@ impl RedisPluginState {
         } else {
             self.handle.block_on(fut)
         };
-        result.map_err(|e| match e {
-            StoreError::Unavailable(m) if m.contains("not an integer") => {
-                StateError::NotAnInteger(m)
-            }
-            e => StateError::Unavailable(e.to_string()),
-        })
+        result.map_err(|e: StoreError| StateError::Unavailable(e.to_string()))
     }
 }
 
@@ -86,9 +81,16 @@ impl PluginState for RedisPluginState {
         let mut inv = scripts::INCR.key(k);
         inv.arg(delta)
             .arg(ttl_ms.map(|t| t.max(1).to_string()).unwrap_or_default());
+        let not_integer = || StateError::NotAnInteger(key.to_owned());
         self.block(self.redis.once(self.timeout, |mut c| async move {
-            let r = inv.invoke_async(&mut c).await;
+            // The script answers `NOTINTEGER` (an error code, not text to search) when the
+            // key holds something else.
+            let r = match inv.invoke_async::<i64>(&mut c).await {
+                Ok(n) => Ok(Ok(n)),
+                Err(e) if e.code() == Some(scripts::NOT_INTEGER) => Ok(Err(not_integer())),
+                Err(e) => Err(e),
+            };
             (c, r)
-        }))
+        }))?
     }
 }

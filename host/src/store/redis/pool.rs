@@ -30,6 +30,28 @@ pub(super) enum Pools {
 /// One connection to the primary. Multiplexed: clones share it, requests are pipelined.
 pub(super) type Conn = MultiplexedConnection;
 
+/// How one attempt of a call failed: a Redis error, or a write that too few replicas
+/// confirmed in time (which may mean a demoted primary Sentinel has not converted yet, so it is
+/// retried on a freshly resolved connection like a transient error).
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Redis (or the connection) failed.
+    Redis(RedisError),
+    /// `WAIT` counted fewer replicas than required.
+    NotReplicated {
+        /// Replicas required.
+        wanted: u32,
+        /// Replicas that confirmed.
+        got: u32,
+    },
+}
+
+impl From<RedisError> for Failure {
+    fn from(e: RedisError) -> Self {
+        Failure::Redis(e)
+    }
+}
+
 /// Connections in use, shared round-robin by all calls. A slot is emptied when its connection
 /// fails, and refilled from the pool, which for Sentinel asks where the primary is now.
 pub(super) struct Redis {
@@ -207,10 +229,11 @@ impl Redis {
 
     /// Run `call` on a connection to the primary, retrying transient failures (see the module
     /// docs) until the budget is spent. `call` may run more than once: it must be idempotent.
-    pub(super) async fn run<T, F, Fut>(&self, mut call: F) -> Result<T, StoreError>
+    pub(super) async fn run<T, E, F, Fut>(&self, mut call: F) -> Result<T, StoreError>
     where
         F: FnMut(Conn) -> Fut,
-        Fut: Future<Output = (Conn, Result<T, RedisError>)>,
+        Fut: Future<Output = (Conn, Result<T, E>)>,
+        E: Into<Failure>,
     {
         let deadline = Instant::now() + self.budget;
         let mut delay = Duration::from_millis(25);
@@ -225,21 +248,28 @@ impl Redis {
             {
                 Ok(Ok((_conn, Ok(value)))) => return Ok(value),
                 Ok(Ok((_conn, Err(e)))) => {
-                    if !is_transient(&e) {
-                        return Err(permanent(e));
-                    }
+                    let last = match e.into() {
+                        Failure::Redis(e) if !is_transient(&e) => return Err(permanent(e)),
+                        Failure::Redis(e) => StoreError::Unavailable(e.to_string()),
+                        Failure::NotReplicated { wanted, got } => {
+                            StoreError::NotReplicated { wanted, got }
+                        }
+                    };
                     self.discard(slot.load(Ordering::Relaxed));
-                    e.to_string()
+                    last
                 }
-                Ok(Err(pool)) => pool,
+                Ok(Err(pool)) => StoreError::Unavailable(pool),
                 Err(_) => {
                     // A connection that does not answer is as good as gone.
                     self.discard(slot.load(Ordering::Relaxed));
-                    format!("no answer within {} ms", self.timeout.as_millis())
+                    StoreError::Unavailable(format!(
+                        "no answer within {} ms",
+                        self.timeout.as_millis()
+                    ))
                 }
             };
             if Instant::now() + delay > deadline {
-                return Err(StoreError::Unavailable(last));
+                return Err(last);
             }
             tracing::debug!(error = %last, "redis call failed, retrying");
             tokio::time::sleep(delay).await;

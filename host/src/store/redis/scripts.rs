@@ -73,7 +73,11 @@ return was
     )
 });
 
-/// Increment with a TTL set on creation. KEYS: key. ARGV: delta, TTL ms (or empty).
+/// The error code [`INCR`] answers when the key holds something other than an integer.
+pub const NOT_INTEGER: &str = "NOTINTEGER";
+
+/// Increment with a TTL set on creation. KEYS: key. ARGV: delta, TTL ms (or empty). Answers
+/// the error code [`NOT_INTEGER`] when the key holds something else.
 pub static INCR: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -85,7 +89,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   end
   return tonumber(ARGV[1])
 end
-return redis.call('INCRBY', KEYS[1], ARGV[1])
+local ok, n = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
+if not ok then
+  return redis.error_reply('NOTINTEGER the value is not an integer')
+end
+return n
 "#,
     )
 });

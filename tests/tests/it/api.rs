@@ -853,6 +853,107 @@ async fn openapi_lists_every_route_and_only_real_ones() {
     }
 }
 
+#[tokio::test]
+async fn error_bodies_carry_only_what_the_openapi_document_shows() {
+    let api = api().await;
+    create_room(&api, "lobby", "open").await;
+    create_room(&api, "limited", "open").await;
+    let asha = api.token("asha", Role::Member);
+    let doc = api
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json;
+    let schema = &doc["components"]["schemas"]["ErrorDetail"];
+    let documented: Vec<&str> = schema["properties"]
+        .as_object()
+        .expect("ErrorDetail has properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for field in [
+        "code",
+        "message",
+        "field",
+        "plugin",
+        "rule",
+        "retry_after_ms",
+        "kept_generation",
+    ] {
+        assert!(
+            documented.contains(&field),
+            "{field} is not documented: {schema}"
+        );
+    }
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].clone();
+    for code in [
+        "rejected",
+        "rate_limited",
+        "reload_failed",
+        "no_route",
+        "internal",
+    ] {
+        assert!(
+            codes.as_array().is_some_and(|c| c.contains(&json!(code))),
+            "{code} is not in the documented codes {codes}"
+        );
+    }
+
+    let mut replies = vec![
+        post(
+            &api,
+            "lobby",
+            &asha,
+            json!({"text": "this word is blocked"}),
+        )
+        .await,
+        post(&api, "lobby", &asha, json!({"text": "  "})).await,
+        post(&api, "lobby", &asha, json!({"text": "hi", "client_id": ""})).await,
+        post(&api, "lobby", "not-a-token", json!({"text": "hi"})).await,
+        api.call(Method::GET, "/nowhere", None, None).await,
+    ];
+    for i in 0..3 {
+        replies.push(
+            post(
+                &api,
+                "limited",
+                &asha,
+                json!({"text": format!("offer {i}")}),
+            )
+            .await,
+        );
+    }
+    let limited = replies.last().expect("the third offer");
+    expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(
+        limited.json["error"]["retry_after_ms"].is_u64(),
+        "{limited:?}"
+    );
+    let empty = &replies[1];
+    expect_error(empty, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(empty.json["error"]["field"], "text", "{empty:?}");
+    assert_eq!(
+        replies[2].json["error"]["field"], "client_id",
+        "{:?}",
+        replies[2]
+    );
+    // A plain rejection says who refused it, and carries no retry hint at all (not `null`).
+    assert!(
+        replies[0].json["error"].get("retry_after_ms").is_none(),
+        "{:?}",
+        replies[0]
+    );
+    for r in replies.iter().filter(|r| r.status.is_client_error()) {
+        let fields = r.json["error"].as_object().expect("an error body");
+        for (key, value) in fields {
+            assert!(
+                documented.contains(&key.as_str()),
+                "undocumented `{key}` in {r:?}"
+            );
+            assert!(!value.is_null(), "`{key}` is null in {r:?}");
+        }
+    }
+}
+
 /// Server-sent events read from a response body.
 struct Events {
     stream: axum::body::BodyDataStream,

@@ -3,7 +3,7 @@
 //! - posting one message (`Store::append`: the dedupe-and-XADD script) vs a bare `XADD`;
 //! - reading a 50-message history page (`Store::history`) vs a bare `XREVRANGE ... COUNT 50`.
 //!
-//! Run with `cargo bench -p chowk-tests --bench store` (or `cargo xtask bench`).
+//! Run with `cargo bench -p chowk-tests --bench system -- store` (or `cargo xtask bench`).
 
 use chowk_host::store::{
     HistoryQuery, NewMessage, NewRoom, RedisConfig, RedisStore, RoomId, Store, StoredAction,
@@ -17,8 +17,7 @@ use redis::AsyncCommands;
 const TEXT: &str =
     "Namaste! Fresh Alphonso mangoes in stock, Rs 800 per dozen. Free delivery in Andheri.";
 
-fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
+pub fn run(benching: bool) {
     let server = RedisServer::primary();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -48,14 +47,14 @@ fn main() {
         n += 1;
         let message = NewMessage {
             room: room.clone(),
-            sender: "asha".into(),
+            sender: chowk_tests::user("asha"),
             text: TEXT.into(),
             time_ms: n,
             action: StoredAction::Allow,
             score: 1.5,
             trace: r#"[{"plugin":"spam-rules","outcome":"score","elapsed_us":3}]"#.into(),
             generation: 1,
-            client_id: Some(format!("c{n}")),
+            client_id: Some(chowk_tests::client_id(&format!("c{n}"))),
         };
         rt.block_on(store.append(message)).expect("append");
     };
@@ -92,7 +91,7 @@ fn main() {
         bare_post();
     }
     let viewer = Viewer {
-        user: "ravi".into(),
+        user: chowk_tests::user("ravi"),
         moderator: false,
     };
     let page = HistoryQuery {

@@ -4,15 +4,15 @@
 //! - draining a backlog of 10,000 messages (as after a NATS outage) vs bare publishes of the
 //!   same 10,000 payloads.
 //!
-//! Run with `cargo bench -p chowk-tests --bench relay` (or `cargo xtask bench`).
+//! Run with `cargo bench -p chowk-tests --bench system -- relay` (or `cargo xtask bench`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use chowk_host::relay::{NatsConfig, Relay};
 use chowk_host::store::{
     NewMessage, NewRoom, RedisConfig, RedisStore, RoomId, Store, StoredAction, Visibility,
 };
+use chowk_host::{bus::NatsConfig, relay::Relay};
 use chowk_tests::servers::{NatsServer, RedisServer};
 use criterion::Criterion;
 
@@ -22,7 +22,7 @@ const TEXT: &str =
 fn message(room: &RoomId, n: u64) -> NewMessage {
     NewMessage {
         room: room.clone(),
-        sender: "asha".into(),
+        sender: chowk_tests::user("asha"),
         text: TEXT.into(),
         time_ms: n,
         action: StoredAction::Allow,
@@ -33,8 +33,7 @@ fn message(room: &RoomId, n: u64) -> NewMessage {
     }
 }
 
-fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
+pub fn run(benching: bool) {
     let (redis, nats) = (RedisServer::primary(), NatsServer::start());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

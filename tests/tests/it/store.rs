@@ -8,10 +8,11 @@ use std::time::Duration;
 use chowk_host::clock::{ManualClock, SystemClock};
 use chowk_host::plugins::{MemoryState, PluginState, StateError};
 use chowk_host::store::{
-    Decision, HistoryQuery, MemoryStore, NewMessage, NewRoom, Product, ProfilePatch, RedisConfig,
-    RedisStore, RoomId, Store, StoreError, StoredAction, Viewer, Visibility,
+    ClientId, Decision, HistoryQuery, MemoryStore, NewMessage, NewRoom, Product, ProfilePatch,
+    RedisConfig, RedisStore, RoomId, Store, StoreError, StoredAction, UserId, Viewer, Visibility,
 };
 use chowk_tests::servers::{wait_until, RedisServer};
+use chowk_tests::{client_id, user};
 
 fn room_id(s: &str) -> RoomId {
     RoomId::new(s).expect("valid room id")
@@ -41,7 +42,7 @@ fn message(
 ) -> NewMessage {
     NewMessage {
         room: room.clone(),
-        sender: sender.into(),
+        sender: user(sender),
         text: text.into(),
         time_ms: 1,
         action,
@@ -52,13 +53,13 @@ fn message(
         },
         trace: "[]".into(),
         generation: 7,
-        client_id: cid.map(str::to_owned),
+        client_id: cid.map(client_id),
     }
 }
 
-fn viewer(user: &str, moderator: bool) -> Viewer {
+fn viewer(name: &str, moderator: bool) -> Viewer {
     Viewer {
-        user: user.into(),
+        user: user(name),
         moderator,
     }
 }
@@ -106,25 +107,28 @@ async fn rooms(store: &Store) {
         .expect("rooms")
         .iter()
         .any(|r| r.id == id));
-    store.set_member(&id, "asha", true).await.expect("member");
     store
-        .set_moderator(&id, "ravi", true)
+        .set_member(&id, &user("asha"), true)
+        .await
+        .expect("member");
+    store
+        .set_moderator(&id, &user("ravi"), true)
         .await
         .expect("moderator");
     assert_eq!(
-        store.roles(&id, "asha").await.expect("roles"),
+        store.roles(&id, &user("asha")).await.expect("roles"),
         (true, false)
     );
     assert_eq!(
-        store.roles(&id, "ravi").await.expect("roles"),
+        store.roles(&id, &user("ravi")).await.expect("roles"),
         (false, true)
     );
     store
-        .set_member(&id, "asha", false)
+        .set_member(&id, &user("asha"), false)
         .await
         .expect("not a member");
     assert_eq!(
-        store.roles(&id, "asha").await.expect("roles"),
+        store.roles(&id, &user("asha")).await.expect("roles"),
         (false, false)
     );
     assert!(RoomId::new("Bad Room!").is_err());
@@ -291,11 +295,8 @@ async fn idempotent_retries(store: &Store) {
         .await
         .expect("history");
     assert_eq!(all.messages.len(), 2, "no duplicate");
-    let err = store
-        .append(message(&id, "asha", "x", StoredAction::Allow, Some("")))
-        .await
-        .expect_err("empty cid");
-    assert!(matches!(err, StoreError::Invalid { .. }));
+    // An empty client id never reaches the store: it cannot be made.
+    assert_eq!(ClientId::new("").expect_err("empty cid").field, "client_id");
 }
 
 async fn flagged_visibility_and_moderation(store: &Store) {
@@ -378,11 +379,11 @@ async fn flagged_visibility_and_moderation(store: &Store) {
 }
 
 async fn profiles(store: &Store) {
-    let err = store.profile("nobody").await.expect_err("missing");
+    let err = store.profile(&user("nobody")).await.expect_err("missing");
     assert!(matches!(err, StoreError::NotFound(_)));
     let created = store
         .update_profile(
-            "asha",
+            &user("asha"),
             ProfilePatch {
                 display_name: Some("Asha".into()),
                 business_name: Some("Asha Spices".into()),
@@ -403,7 +404,7 @@ async fn profiles(store: &Store) {
     assert_eq!(created.phone, "+919847012345");
     let patched = store
         .update_profile(
-            "asha",
+            &user("asha"),
             ProfilePatch {
                 city: Some("Ernakulam".into()),
                 ..ProfilePatch::default()
@@ -420,10 +421,13 @@ async fn profiles(store: &Store) {
         ),
         ("Ernakulam", "Asha Spices", 1)
     );
-    assert_eq!(store.profile("asha").await.expect("read back"), patched);
+    assert_eq!(
+        store.profile(&user("asha")).await.expect("read back"),
+        patched
+    );
     let bad = store
         .update_profile(
-            "asha",
+            &user("asha"),
             ProfilePatch {
                 products: Some(vec![Product {
                     name: "x".into(),
@@ -439,15 +443,12 @@ async fn profiles(store: &Store) {
         .expect_err("negative price");
     assert!(bad.to_string().contains("products[0].price_paise"), "{bad}");
     assert_eq!(
-        store.profile("asha").await.expect("unchanged"),
+        store.profile(&user("asha")).await.expect("unchanged"),
         patched,
         "a refused update changes nothing"
     );
-    let err = store
-        .update_profile("bo b", ProfilePatch::default(), 1)
-        .await
-        .expect_err("bad user");
-    assert!(matches!(err, StoreError::Invalid { .. }));
+    // A bad user id never reaches the store: it cannot be made.
+    assert_eq!(UserId::new("bo b").expect_err("bad user").field, "user");
 }
 
 async fn unknown_rooms(store: &Store) {
@@ -466,7 +467,7 @@ async fn unknown_rooms(store: &Store) {
             .await
             .expect_err("history"),
     );
-    not_found(store.roles(&ghost, "a").await.expect_err("roles"));
+    not_found(store.roles(&ghost, &user("a")).await.expect_err("roles"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

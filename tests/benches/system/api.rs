@@ -3,10 +3,10 @@
 //! chain, the store script, relay wake-up) and reading a 50-message history page, each next to
 //! the baseline of the same run: an HTTP round trip that does nothing (`GET /healthz`).
 //!
-//! Run with `cargo bench -p chowk-tests --bench api` (or `cargo xtask bench`).
+//! Run with `cargo bench -p chowk-tests --bench system -- api` (or `cargo xtask bench`).
 
 use chowk_host::auth::Role;
-use chowk_host::relay::NatsConfig;
+use chowk_host::bus::NatsConfig;
 use chowk_host::store::RedisConfig;
 use chowk_tests::api::{Api, Setup};
 use chowk_tests::measure::{sample, Latencies};
@@ -21,8 +21,7 @@ fn split(l: Latencies) -> (std::time::Duration, std::time::Duration) {
     (l.median, l.p99)
 }
 
-fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
+pub fn run(benching: bool) {
     let redis = RedisServer::primary();
     let nats = NatsServer::start();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -8,17 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use chowk_host::bus::NatsConfig;
 use chowk_host::chat::Chat;
 use chowk_host::clock::SystemClock;
+use chowk_host::config::LimitsConfig;
+use chowk_host::ingest::Ingest;
 use chowk_host::plugins::{Chain, ChainContext, Manifest, MemoryState};
-use chowk_host::relay::ingest::Ingest;
-use chowk_host::relay::{NatsConfig, Relay};
+use chowk_host::relay::{Relay, RelayOutbox};
 use chowk_host::store::{
     Decision, NewMessage, NewRoom, RedisConfig, RedisStore, RoomId, Store, StoredAction, Visibility,
 };
 use chowk_tests::servers::{NatsServer, RedisServer};
+use chowk_tests::user;
 use futures::StreamExt;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 const CHAIN: &str = r#"
 version = 1
@@ -80,8 +84,12 @@ async fn start_host_with(redis: &RedisServer, config: NatsConfig, relay_on: bool
         store,
         Arc::new(ArcSwap::from_pointee(chain)),
         clock,
-        Some(relay.handle()),
-        Some(client.clone()),
+        Arc::new(
+            RelayOutbox::new(relay.handle())
+                .announce_on(client.clone(), CancellationToken::new())
+                .0,
+        ),
+        LimitsConfig::default().text_chars,
     ));
     let ingest = Arc::new(Ingest::new(chat.clone(), client));
     let (stop, rx) = watch::channel(false);
@@ -170,13 +178,13 @@ async fn subscribers_get_exactly_the_accepted_messages_in_order() {
     for i in 0..10 {
         let p = host
             .chat
-            .post(&r, "asha", format!("rate update {i}"), None)
+            .post(&r, &user("asha"), format!("rate update {i}"), None)
             .await
             .expect("post");
         accepted.push(p.message.id);
         if i == 4 {
             host.chat
-                .post(&r, "asha", "this is blocked".into(), None)
+                .post(&r, &user("asha"), "this is blocked".into(), None)
                 .await
                 .expect_err("rejected");
         }
@@ -185,7 +193,7 @@ async fn subscribers_get_exactly_the_accepted_messages_in_order() {
         .chat
         .post(
             &r,
-            "spammer",
+            &user("spammer"),
             "Congrats! You won a prize, reply to claim".into(),
             None,
         )
@@ -318,7 +326,7 @@ async fn messages_acknowledged_while_nats_is_down_arrive_after_it_returns() {
     let r = room(&host.chat.store, "outage").await;
     for i in 0..5 {
         host.chat
-            .post(&r, "asha", format!("before {i}"), None)
+            .post(&r, &user("asha"), format!("before {i}"), None)
             .await
             .expect("post");
     }
@@ -328,7 +336,7 @@ async fn messages_acknowledged_while_nats_is_down_arrive_after_it_returns() {
     nats.stop();
     for i in 0..10 {
         host.chat
-            .post(&r, "asha", format!("during {i}"), None)
+            .post(&r, &user("asha"), format!("during {i}"), None)
             .await
             .expect("stored and acknowledged while NATS is down");
     }
@@ -347,10 +355,7 @@ async fn messages_acknowledged_while_nats_is_down_arrive_after_it_returns() {
 async fn wait_for_stream(js: &async_nats::jetstream::Context, n: u64) {
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            if let Ok(mut stream) = js
-                .get_stream(chowk_host::relay::publisher::JETSTREAM_STREAM)
-                .await
-            {
+            if let Ok(mut stream) = js.get_stream(chowk_host::relay::JETSTREAM_STREAM).await {
                 if stream.info().await.map(|i| i.state.messages).unwrap_or(0) >= n {
                     return;
                 }
@@ -364,7 +369,7 @@ async fn wait_for_stream(js: &async_nats::jetstream::Context, n: u64) {
 
 async fn replay(js: &async_nats::jetstream::Context, subject: &str) -> Vec<String> {
     let stream = js
-        .get_stream(chowk_host::relay::publisher::JETSTREAM_STREAM)
+        .get_stream(chowk_host::relay::JETSTREAM_STREAM)
         .await
         .expect("stream");
     let consumer = stream
@@ -398,7 +403,7 @@ async fn a_message_stored_by_a_host_that_died_before_publishing_is_relayed_by_th
     let r = room(&dead.chat.store, "crash").await;
     let stored = dead
         .chat
-        .post(&r, "asha", "stored, then the host died".into(), None)
+        .post(&r, &user("asha"), "stored, then the host died".into(), None)
         .await
         .expect("post");
     // Even the dirty mark may be lost in a crash; the next relay's startup scan finds it.
@@ -420,7 +425,7 @@ async fn a_message_stored_by_a_host_that_died_before_publishing_is_relayed_by_th
         .store
         .append(NewMessage {
             room: r.clone(),
-            sender: "ravi".into(),
+            sender: user("ravi"),
             text: "appended elsewhere".into(),
             time_ms: 1,
             action: StoredAction::Allow,
@@ -446,7 +451,7 @@ async fn with_jetstream_late_subscribers_replay_and_republishing_is_deduplicated
     let r = room(&host.chat.store, "replay").await;
     for i in 0..5 {
         host.chat
-            .post(&r, "asha", format!("js {i}"), None)
+            .post(&r, &user("asha"), format!("js {i}"), None)
             .await
             .expect("post");
     }
@@ -462,7 +467,7 @@ async fn with_jetstream_late_subscribers_replay_and_republishing_is_deduplicated
         .expect("rewind");
     host.chat.store.mark_dirty(&r).await.expect("mark");
     host.chat
-        .post(&r, "asha", "js 5".into(), None)
+        .post(&r, &user("asha"), "js 5".into(), None)
         .await
         .expect("post");
     wait_for_stream(&js, 6).await;

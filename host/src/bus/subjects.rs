@@ -1,6 +1,7 @@
-//! NATS subjects. Room ids are `[a-z0-9_-]`, safe as subject tokens; user ids are escaped.
+//! NATS subjects and headers. Room ids are `[a-z0-9_-]`, safe as subject tokens; user ids are
+//! escaped.
 
-use crate::store::RoomId;
+use crate::ids::RoomId;
 
 /// Prefix of ingest subjects: `chowk.ingest.<room>`.
 pub const INGEST_PREFIX: &str = "chowk.ingest.";
@@ -8,6 +9,14 @@ pub const INGEST_PREFIX: &str = "chowk.ingest.";
 pub const INGEST_ALL: &str = "chowk.ingest.*";
 /// Queue group of the ingest service: a fleet shares the load, each request handled once.
 pub const INGEST_QUEUE: &str = "chowk";
+
+/// Header marking a `.messages` publication as an approval (an older message made visible):
+/// written by the relay, read by the hosts' live feeds.
+pub const EVENT_HEADER: &str = "Chowk-Event";
+/// [`EVENT_HEADER`] value of approvals.
+pub const APPROVED: &str = "approved";
+/// Header carrying the message id, by which subscribers and JetStream deduplicate.
+pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
 /// Every room's `.messages` subject (what a host's live feed listens to).
 pub const MESSAGES_ALL: &str = "chowk.room.*.messages";

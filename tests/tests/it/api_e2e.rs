@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chowk_host::auth::Role;
-use chowk_host::relay::NatsConfig;
+use chowk_host::bus::NatsConfig;
 use chowk_host::store::RedisConfig;
 use chowk_tests::api::{Api, Running, Setup, FLAGGED_TEXT};
 use chowk_tests::servers::{NatsServer, RedisServer};

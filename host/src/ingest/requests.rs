@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::event::MessageView;
-use super::{subjects, RelayError};
-use crate::chat::{Chat, PostError};
-use crate::store::RoomId;
+use crate::bus::{flushed, subjects, BusError};
+use crate::chat::Chat;
+use crate::codes::ErrorCode;
+use crate::ids::{ClientId, RoomId, UserId};
+use crate::wire::{ErrorBody, ErrorDetail, MessageView};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,15 +52,15 @@ impl Ingest {
     pub async fn run(
         self: Arc<Self>,
         shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), RelayError> {
+    ) -> Result<(), BusError> {
         let mut sub = self
             .client
             .queue_subscribe(subjects::INGEST_ALL, subjects::INGEST_QUEUE.into())
             .await
-            .map_err(|e| RelayError::Nats(e.to_string()))?;
+            .map_err(|e| BusError::Nats(e.to_string()))?;
         // Make sure the server has the subscription before the first request arrives. While
         // NATS is down this fails; the client re-subscribes by itself on reconnect.
-        if !super::live::flushed(&self.client).await {
+        if !flushed(&self.client).await {
             tracing::warn!("ingest subscribed while NATS is unreachable; it starts on reconnect");
         }
         tokio::pin!(shutdown);
@@ -87,53 +87,93 @@ impl Ingest {
             tracing::debug!(subject = %msg.subject, "ingest message without a reply subject ignored");
             return;
         };
-        let body = self.process(&msg).await;
-        if let Err(e) = self.client.publish(reply, body.to_string().into()).await {
+        let body = match serde_json::to_vec(&self.process(&msg).await) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialise an ingest reply");
+                return;
+            }
+        };
+        if let Err(e) = self.client.publish(reply, body.into()).await {
             tracing::warn!(error = %e, "could not reply to an ingest request");
         }
     }
 
-    async fn process(&self, msg: &async_nats::Message) -> serde_json::Value {
-        let error =
-            |code: &str, message: String| json!({"error": {"code": code, "message": message}});
+    async fn process(&self, msg: &async_nats::Message) -> Reply {
         let room = msg
             .subject
             .as_str()
             .strip_prefix(subjects::INGEST_PREFIX)
             .unwrap_or_default();
-        let room = match RoomId::new(room) {
+        let request = match parse(room, &msg.payload) {
             Ok(r) => r,
-            Err(e) => return error("invalid_request", e.to_string()),
-        };
-        let request: IngestRequest = match serde_json::from_slice(&msg.payload) {
-            Ok(r) => r,
-            Err(e) => return error("invalid_request", format!("body: {e}")),
+            Err(detail) => return Reply::Failed(detail.into_body()),
         };
         match self
             .chat
-            .post(&room, &request.sender, request.text, request.client_id)
+            .post(
+                &request.room,
+                &request.sender,
+                request.text,
+                request.client_id,
+            )
             .await
         {
-            Ok(posted) => {
-                json!({"message": MessageView::from(&posted.message), "created": posted.created})
-            }
-            Err(e) => error_body(&e),
+            Ok(posted) => Reply::Posted {
+                message: MessageView::from(&posted.message),
+                created: posted.created,
+            },
+            Err(e) => Reply::Failed(ErrorDetail::from(&e).into_body()),
         }
     }
 }
 
-/// The error body the HTTP API and ingest share.
-pub fn error_body(e: &PostError) -> serde_json::Value {
-    match e {
-        PostError::Rejected { rejection, .. } => {
-            json!({"error": {
-                "code": e.code(),
-                "plugin": rejection.plugin,
-                "rule": rejection.code,
-                "message": rejection.message,
-                "retry_after_ms": rejection.retry_after_ms,
-            }})
-        }
-        other => json!({"error": {"code": other.code(), "message": other.to_string()}}),
-    }
+/// An ingest request with its ids checked.
+struct Checked {
+    room: RoomId,
+    sender: UserId,
+    text: String,
+    client_id: Option<ClientId>,
+}
+
+/// Check the subject's room and the body's fields, naming the field that is wrong.
+fn parse(room: &str, payload: &[u8]) -> Result<Checked, Box<ErrorDetail>> {
+    let invalid = |e: crate::ids::IdError| {
+        Box::new(ErrorDetail {
+            field: Some(e.field.to_owned()),
+            ..ErrorDetail::new(ErrorCode::InvalidRequest, e.to_string())
+        })
+    };
+    let room = RoomId::new(room).map_err(invalid)?;
+    let request: IngestRequest = serde_json::from_slice(payload).map_err(|e| {
+        Box::new(ErrorDetail::new(
+            ErrorCode::InvalidRequest,
+            format!("body: {e}"),
+        ))
+    })?;
+    Ok(Checked {
+        room,
+        sender: UserId::new(request.sender).map_err(|e| invalid(e.for_field("sender")))?,
+        text: request.text,
+        client_id: request
+            .client_id
+            .map(ClientId::new)
+            .transpose()
+            .map_err(invalid)?,
+    })
+}
+
+/// What an ingest request is answered with: what the HTTP API answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Reply {
+    /// Stored (or a retry's original).
+    Posted {
+        /// The message.
+        message: MessageView,
+        /// `false` for a retry with a known client id.
+        created: bool,
+    },
+    /// Not stored.
+    Failed(ErrorBody),
 }

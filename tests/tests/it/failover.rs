@@ -42,14 +42,14 @@ impl Writer {
                     loop {
                         let m = NewMessage {
                             room: room.clone(),
-                            sender: "writer".into(),
+                            sender: chowk_tests::user("writer"),
                             text: format!("message {n}"),
                             time_ms: n,
                             action: StoredAction::Allow,
                             score: 0.0,
                             trace: "[]".into(),
                             generation: 1,
-                            client_id: Some(cid.clone()),
+                            client_id: Some(chowk_tests::client_id(&cid)),
                         };
                         match store.append(m).await {
                             Ok(a) => {
@@ -138,7 +138,7 @@ async fn verify(store: &Store, room: &RoomId, acks: &[(String, String, Instant)]
                     limit: 200,
                 },
                 &Viewer {
-                    user: "auditor".into(),
+                    user: chowk_tests::user("auditor"),
                     moderator: true,
                 },
             )

@@ -1,4 +1,5 @@
-//! JSON shapes published on NATS (the same shape the HTTP API returns for a message).
+//! A message as clients see it ([`MessageView`]: the HTTP API's answers, SSE events and NATS
+//! publications) and what moderators' tools receive ([`ModerationEvent`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -82,9 +83,4 @@ pub enum ModerationEvent {
         /// The chain's decision with its trace.
         decision: Decision,
     },
-}
-
-/// The decision trace stored with a message: reasons and per-plugin runs.
-pub fn stored_trace(d: &Decision) -> String {
-    serde_json::json!({"reasons": d.reasons, "trace": d.trace}).to_string()
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use chowk_host::auth::Role;
+use chowk_host::bus::NatsConfig;
 use chowk_host::config::PluginSource;
-use chowk_host::relay::NatsConfig;
 use chowk_tests::api::{create_room, Api, Setup};
 use chowk_tests::servers::{chowk, NatsServer};
 use serde_json::{json, Value};

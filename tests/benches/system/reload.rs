@@ -3,7 +3,7 @@
 //! for a new component (compiled). Baseline in the same run: the same change applied by a
 //! direct `Reloader::reload_file` call (no watcher, no debounce).
 //!
-//! Run with `cargo bench -p chowk-tests --bench reload` (or `cargo xtask bench`).
+//! Run with `cargo bench -p chowk-tests --bench system -- reload` (or `cargo xtask bench`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -48,8 +48,7 @@ fn until_past(reloader: &Reloader, from: u64, start: Instant) -> Duration {
     start.elapsed()
 }
 
-fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
+pub fn run(benching: bool) {
     let (config_runs, component_runs) = if benching { (50, 15) } else { (3, 2) };
     let dir = tempfile::tempdir().expect("temp dir");
     let plugins = chowk_tests::plugins_dir();

@@ -1,0 +1,80 @@
+//! [`ChatError`]: why a post, a moderation decision, a dry run or a profile change failed, with
+//! its stable [`ErrorCode`] (store failures take theirs from [`StoreError::code`]).
+
+use crate::codes::ErrorCode;
+use crate::ids::IdError;
+use crate::plugins::{Decision, Rejection};
+use crate::store::StoreError;
+
+/// The rule code a rate-limiting plugin rejects with (`chowk:plugin` convention): such a
+/// rejection is `rate_limited` (HTTP 429 with `Retry-After`), not `rejected`.
+pub const RATE_LIMITED_RULE: &str = "rate_limited";
+
+/// Why a chat operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChatError {
+    /// Bad input (empty or too long text, a bad id...); `field` names what to fix.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller may not do this in this room.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The chain refused the message.
+    #[error("rejected by {}: {}", .rejection.plugin, .rejection.message)]
+    Rejected {
+        /// Who refused it and why.
+        rejection: Rejection,
+        /// The full decision.
+        decision: Box<Decision>,
+    },
+    /// The plugin chain could not run (its task panicked, or the host is shutting down); a
+    /// retry may succeed.
+    #[error("the plugin chain could not run: {0}")]
+    Chain(String),
+    /// The store failed (not found, unavailable, not replicated...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<IdError> for ChatError {
+    fn from(e: IdError) -> Self {
+        ChatError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl ChatError {
+    /// The stable error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ChatError::Invalid { .. } => ErrorCode::InvalidRequest,
+            ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::Rejected { rejection, .. } if rejection.code == RATE_LIMITED_RULE => {
+                ErrorCode::RateLimited
+            }
+            ChatError::Rejected { .. } => ErrorCode::Rejected,
+            ChatError::Chain(_) => ErrorCode::Unavailable,
+            ChatError::Store(e) => e.code(),
+        }
+    }
+
+    /// How long the caller should wait before retrying, ms: the plugin's figure (at least 1 s
+    /// when it gave none) for rate limits, 1 s for a transient store failure, else `None`.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            ChatError::Rejected { rejection, .. } if self.code() == ErrorCode::RateLimited => {
+                Some(rejection.retry_after_ms.unwrap_or(1_000))
+            }
+            ChatError::Store(e) if e.is_transient() => Some(1_000),
+            ChatError::Chain(_) => Some(1_000),
+            _ => None,
+        }
+    }
+}

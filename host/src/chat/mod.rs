@@ -1,0 +1,249 @@
+//! Chat: every write a relay must see happens here, for every adapter (HTTP, NATS ingest).
+//! Posting (validate, check the room and membership, return the original for a known client
+//! id so a retry is neither judged nor rate-limited twice, run the plugin chain off the async
+//! workers, store, wake the relay), moderation decisions, dry runs of the chain, and profile
+//! changes. Chat knows no HTTP and no NATS: what it tells the world goes through an
+//! [`Outbox`], which the relay implements.
+
+mod access;
+mod error;
+mod outbox;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+pub use access::RoomAccess;
+pub use error::{ChatError, RATE_LIMITED_RULE};
+pub use outbox::{Announcement, NoOutbox, Outbox};
+
+use crate::clock::Clock;
+use crate::ids::{ClientId, RoomId, UserId};
+use crate::metrics::Metrics;
+use crate::plugins::{Action, Chain, Decision, Message, Rejection};
+use crate::store::{
+    Decision as Moderation, NewMessage, Profile, ProfilePatch, Store, StoredAction, StoredMessage,
+};
+
+/// A stored message and whether this call stored it.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The message as stored.
+    pub message: StoredMessage,
+    /// `false` when a known client id returned the original.
+    pub created: bool,
+}
+
+/// The chat service of one host.
+#[derive(Debug)]
+pub struct Chat {
+    /// Storage.
+    pub store: Arc<Store>,
+    /// The live plugin chain (swapped whole on reload).
+    pub chain: Arc<ArcSwap<Chain>>,
+    /// The clock messages are stamped with.
+    pub clock: Arc<dyn Clock>,
+    /// Counters of decisions (and everything else `/metrics` shows).
+    pub metrics: Metrics,
+    outbox: Arc<dyn Outbox>,
+    max_text_chars: usize,
+}
+
+impl Chat {
+    /// A chat service whose writes go out through `outbox`; texts up to `max_text_chars`
+    /// characters.
+    pub fn new(
+        store: Arc<Store>,
+        chain: Arc<ArcSwap<Chain>>,
+        clock: Arc<dyn Clock>,
+        outbox: Arc<dyn Outbox>,
+        max_text_chars: usize,
+    ) -> Self {
+        Chat {
+            store,
+            chain,
+            clock,
+            outbox,
+            metrics: Metrics::new(),
+            max_text_chars,
+        }
+    }
+
+    /// Count decisions in `metrics` (shared with the rest of the host).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The longest text a post may have, in characters.
+    pub fn max_text_chars(&self) -> usize {
+        self.max_text_chars
+    }
+
+    /// Judge and store one message from `sender` (already authenticated by the caller).
+    pub async fn post(
+        &self,
+        room: &RoomId,
+        sender: &UserId,
+        text: String,
+        client_id: Option<ClientId>,
+    ) -> Result<Posted, ChatError> {
+        self.check_text(&text)?;
+        let info = self.store.room(room).await?;
+        if !access::admits(&info, false, false) {
+            let (member, moderator) = self.store.roles(room, sender).await?;
+            if !access::admits(&info, member, moderator) {
+                return Err(access::not_a_member(sender, room));
+            }
+        }
+        if let Some(cid) = &client_id {
+            if let Some(message) = self.store.find_client_id(room, sender, cid).await? {
+                return Ok(Posted {
+                    message,
+                    created: false,
+                });
+            }
+        }
+        let now = self.clock.now_ms();
+        let input = Message {
+            id: String::new(),
+            room: room.to_string(),
+            sender: sender.to_string(),
+            text: text.clone(),
+            sent_at_ms: now,
+            metadata: client_id
+                .iter()
+                .map(|c| ("client-id".to_owned(), c.to_string()))
+                .collect(),
+        };
+        let decision = self.judge(input).await?;
+        self.metrics.observe_decision(&decision);
+        let action = match decision.action {
+            Action::Reject => {
+                let rejection = decision.rejection.clone().unwrap_or_else(|| Rejection {
+                    plugin: "chain".into(),
+                    code: "rejected".into(),
+                    message: "message rejected".into(),
+                    retry_after_ms: None,
+                });
+                let decision = Box::new(decision);
+                self.outbox.announce(Announcement::Rejected {
+                    room: room.clone(),
+                    sender: sender.clone(),
+                    text,
+                    decision: decision.clone(),
+                });
+                return Err(ChatError::Rejected {
+                    rejection,
+                    decision,
+                });
+            }
+            Action::Allow => StoredAction::Allow,
+            Action::Rewrite => StoredAction::Rewrite,
+            Action::Flag => StoredAction::Flag,
+        };
+        let appended = self
+            .store
+            .append(NewMessage {
+                room: room.clone(),
+                sender: sender.clone(),
+                text: decision.text.clone(),
+                time_ms: now,
+                action,
+                score: decision.score,
+                trace: stored_trace(&decision),
+                generation: decision.generation,
+                client_id,
+            })
+            .await?;
+        if appended.created {
+            self.wake_relay(room).await;
+        }
+        Ok(Posted {
+            message: appended.message,
+            created: appended.created,
+        })
+    }
+
+    /// Run `message` through the live chain without storing or relaying it (plugins with
+    /// state, such as rate limits, do count it).
+    pub async fn dry_run(&self, message: Message) -> Result<Decision, ChatError> {
+        self.check_length(&message.text)?;
+        self.judge(message).await
+    }
+
+    /// Approve (visible to everyone, relayed) or remove a flagged message; `NotFound` if it is
+    /// not waiting for a decision. The caller has checked the moderator's access.
+    pub async fn moderate(
+        &self,
+        room: &RoomId,
+        id: &str,
+        decision: Moderation,
+    ) -> Result<(), ChatError> {
+        self.store.moderate(room, id, decision).await?;
+        self.wake_relay(room).await;
+        Ok(())
+    }
+
+    /// Apply a profile update and announce the result (best effort: the profile itself is
+    /// always readable over HTTP).
+    pub async fn update_profile(
+        &self,
+        user: &UserId,
+        patch: ProfilePatch,
+    ) -> Result<Profile, ChatError> {
+        let profile = self
+            .store
+            .update_profile(user, patch, self.clock.now_ms())
+            .await?;
+        self.outbox.announce(Announcement::ProfileChanged {
+            user: user.clone(),
+            profile: Box::new(profile.clone()),
+        });
+        Ok(profile)
+    }
+
+    fn check_text(&self, text: &str) -> Result<(), ChatError> {
+        if text.trim().is_empty() {
+            return Err(ChatError::Invalid {
+                field: "text",
+                message: "must not be empty".into(),
+            });
+        }
+        self.check_length(text)
+    }
+
+    fn check_length(&self, text: &str) -> Result<(), ChatError> {
+        let chars = text.chars().count();
+        if chars > self.max_text_chars {
+            return Err(ChatError::Invalid {
+                field: "text",
+                message: format!("at most {} characters, got {chars}", self.max_text_chars),
+            });
+        }
+        Ok(())
+    }
+
+    /// The live chain's decision, computed on the blocking pool (plugins may block on state).
+    async fn judge(&self, message: Message) -> Result<Decision, ChatError> {
+        let chain = self.chain.load_full();
+        tokio::task::spawn_blocking(move || chain.evaluate(&message))
+            .await
+            .map_err(|e| ChatError::Chain(e.to_string()))
+    }
+
+    /// Tell the relay `room` has something new (a message, or an approval): mark it in the
+    /// store (other hosts' relays and the periodic scan see the mark), then wake this host's.
+    async fn wake_relay(&self, room: &RoomId) {
+        if let Err(e) = self.store.mark_dirty(room).await {
+            tracing::warn!(error = %e, %room, "could not mark the room for the relay; its periodic scan will");
+        }
+        self.outbox.wake(room);
+    }
+}
+
+/// The decision trace stored with a message: reasons and per-plugin runs (moderators read
+/// the runs; message views show the reasons).
+pub fn stored_trace(d: &Decision) -> String {
+    serde_json::json!({"reasons": d.reasons, "trace": d.trace}).to_string()
+}

@@ -1,0 +1,35 @@
+//! Chowk's system benchmarks in one binary (one link instead of four): the store against bare
+//! Redis commands, the relay against a bare NATS publish, the HTTP request path against an
+//! empty round trip, and hot reload through the watcher against a direct reload. Each runs its
+//! baseline in the same run against real `redis-server` and `nats-server` processes started on
+//! free ports.
+//!
+//! `cargo bench -p chowk-tests --bench system` runs them all (or `cargo xtask bench`);
+//! `cargo bench -p chowk-tests --bench system -- api` runs those whose name contains `api`
+//! (the same filter selects criterion's `api/...` measurements). Under `cargo test` each runs a
+//! few iterations as a smoke test.
+
+mod api;
+mod relay;
+mod reload;
+mod store;
+
+type Bench = (&'static str, fn(bool));
+
+const BENCHES: [Bench; 4] = [
+    ("store", store::run),
+    ("relay", relay::run),
+    ("api", api::run),
+    ("reload", reload::run),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benching = args.iter().any(|a| a == "--bench");
+    let filter = args.iter().find(|a| !a.starts_with('-'));
+    for (name, run) in BENCHES {
+        if filter.is_none_or(|f| name.contains(f.as_str()) || f.starts_with(name)) {
+            run(benching);
+        }
+    }
+}

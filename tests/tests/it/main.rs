@@ -1,0 +1,17 @@
+//! Chowk's integration tests: one test binary (linking wasmtime, axum, redis and NATS once
+//! instead of once per file), one module per area. Every module starts the real processes it
+//! needs (redis-server, Sentinel, nats-server, `chowk serve`) on free ports through
+//! `chowk_tests::servers`; a missing binary fails the test with the install line.
+
+mod api;
+mod api_e2e;
+mod chain;
+mod failover;
+mod fleet;
+mod hostile;
+mod manifests;
+mod relay;
+mod reload;
+mod serve;
+mod shared_state;
+mod store;
