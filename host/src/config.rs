@@ -35,6 +35,42 @@ pub struct Config {
     /// `[nats]`; absent: messages are relayed in-process (SSE on this host only).
     #[serde(default)]
     pub nats: Option<NatsConfig>,
+    /// `[bootstrap]`: rooms every host makes sure exist when it starts.
+    #[serde(default)]
+    pub bootstrap: BootstrapConfig,
+}
+
+/// `[bootstrap]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapConfig {
+    /// `[[bootstrap.rooms]]`: created at start when missing (an existing room is left as it is).
+    #[serde(default)]
+    pub rooms: Vec<BootstrapRoom>,
+}
+
+/// One `[[bootstrap.rooms]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapRoom {
+    /// Room id (`a-z`, `0-9`, `_`, `-`).
+    pub id: String,
+    /// Display name (default: the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// `open` (default) or `members`.
+    #[serde(default)]
+    pub visibility: crate::store::Visibility,
+    /// Messages kept.
+    #[serde(default = "default_retention")]
+    pub retention: u64,
+}
+
+fn default_retention() -> u64 {
+    crate::store::model::DEFAULT_RETENTION
 }
 
 /// `[server]`.
@@ -126,12 +162,12 @@ impl Default for PluginsConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {error}{}", path.display(), if error.kind() == std::io::ErrorKind::NotFound { " (write one with `chowk init`)" } else { "" })]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also the error's `source`).
+        error: std::io::Error,
     },
     /// The TOML (or a value from the environment) is wrong; the message names the key.
     #[error("{origin}: {message}")]
@@ -152,9 +188,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let (text, origin) = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                     path: path.to_owned(),
-                    source,
+                    error,
                 })?;
                 (text, path.display().to_string())
             }

@@ -16,7 +16,7 @@ use crate::auth::{Authority, KeyError};
 use crate::bus::BusError;
 use crate::chat::Chat;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, PluginSource};
+use crate::config::{BootstrapRoom, Config, PluginSource};
 use crate::http::{self, AppState};
 use crate::ingest::{feed_live_hub, Ingest};
 use crate::live::LiveHub;
@@ -27,7 +27,7 @@ use crate::plugins::{
     ChainContext, EngineOptions, LoadError, MemoryState, PluginEngine, PluginState,
 };
 use crate::relay::{Relay, RelayOutbox};
-use crate::store::{Store, StoreError};
+use crate::store::{NewRoom, Store, StoreError};
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +42,12 @@ pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The plugin chain did not load.
-    #[error("plugins {path}: {source}")]
+    #[error("the plugin chain ({path}) did not load: {error}")]
     Chain {
         /// The manifest.
         path: String,
-        /// Why.
-        source: LoadError,
+        /// Why (in the message, so not also the error's `source`).
+        error: LoadError,
     },
     /// NATS could not be set up.
     #[error(transparent)]
@@ -111,6 +111,7 @@ impl Server {
         let auth = Authority::new(secret.as_bytes(), config.auth.leeway_s)?;
         let clock = options.clock;
         let store = Arc::new(Store::open(config.redis.as_ref(), clock.clone())?);
+        bootstrap_rooms(&store, &config.bootstrap.rooms).await?;
         let state: Arc<dyn PluginState> = match &*store {
             Store::Redis(redis) => Arc::new(redis.plugin_state(tokio::runtime::Handle::current())),
             Store::Memory(_) => Arc::new(MemoryState::new(clock.clone())),
@@ -302,10 +303,37 @@ async fn first_chain(
     })
     .await
     .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?
-    .map_err(|source: LoadError| ServerError::Chain {
+    .map_err(|error: LoadError| ServerError::Chain {
         path: path.display().to_string(),
-        source,
+        error,
     })
+}
+
+/// Create the `[[bootstrap.rooms]]` that do not exist yet.
+async fn bootstrap_rooms(store: &Store, rooms: &[BootstrapRoom]) -> Result<(), ServerError> {
+    for room in rooms {
+        let bad =
+            |e: String| ServerError::Config(format!("[[bootstrap.rooms]] {:?}: {e}", room.id));
+        let id = crate::ids::RoomId::new(room.id.clone()).map_err(|e| bad(e.to_string()))?;
+        let created = store
+            .create_room(NewRoom {
+                name: room.name.clone().unwrap_or_else(|| room.id.clone()),
+                description: room.description.clone(),
+                visibility: room.visibility,
+                retention: room.retention,
+                id,
+            })
+            .await;
+        match created {
+            Ok(_) => tracing::info!(room = %room.id, "bootstrap room created"),
+            Err(StoreError::Conflict(_)) => {}
+            Err(StoreError::Invalid { field, message }) => {
+                return Err(bad(format!("{field}: {message}")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// A random secret for `chowk serve --dev` (hex of 32 random bytes).

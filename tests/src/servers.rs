@@ -12,6 +12,9 @@ use tempfile::TempDir;
 
 /// How long a server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `chowk serve` may take to listen: it compiles its plugins first, which a debug
+/// build of Cranelift does slowly, and more slowly still while other tests load the machine.
+const CHOWK_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The path of a required binary, or a panic that says how to install it.
 pub fn require_binary(name: &str, apt_package: &str) -> PathBuf {
@@ -496,23 +499,53 @@ pub struct ChowkProcess {
     process: Process,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// What it wrote to stderr so far (when started with [`ChowkProcess::serve_logged`]).
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl ChowkProcess {
     /// `chowk serve --config <config> --listen 127.0.0.1:0`, waited for until it prints where
     /// it listens.
     pub fn serve(config: &Path) -> Self {
+        Self::start(config, &[], "warn", false)
+    }
+
+    /// Like [`ChowkProcess::serve`] with `args` added, logging at `info` into
+    /// [`ChowkProcess::stderr`] (also echoed to this process's stderr).
+    pub fn serve_logged(config: &Path, args: &[&str]) -> Self {
+        Self::start(config, args, "info", true)
+    }
+
+    fn start(config: &Path, args: &[&str], log: &str, capture: bool) -> Self {
         let mut child = Command::new(chowk_binary())
+            .args(args)
             .arg("serve")
             .arg("--config")
             .arg(config)
             .args(["--listen", "127.0.0.1:0"])
-            .env("CHOWK_LOG", "warn")
+            .env("CHOWK_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("start chowk serve");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -527,14 +560,41 @@ impl ChowkProcess {
             }
         });
         let mut process = Process(Some(child));
-        let base = match rx.recv_timeout(START_TIMEOUT) {
+        let base = match rx.recv_timeout(CHOWK_START_TIMEOUT) {
             Ok(base) => base,
             Err(_) => {
                 let status = process.exited();
                 panic!("chowk serve did not start listening (exit status: {status:?}); see its log above")
             }
         };
-        ChowkProcess { process, base }
+        ChowkProcess {
+            process,
+            base,
+            stderr,
+        }
+    }
+
+    /// The stderr captured so far.
+    pub fn log(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Wait (at most 10 s) until the captured stderr contains `text`; the log so far otherwise.
+    pub fn wait_for_log(&self, text: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(log);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: no shutdown, no final relay drain.

@@ -12,7 +12,14 @@ use crate::{plugins, shell};
 
 /// Build the plugins and the host, then run `chowk eval` over the corpus.
 pub fn run(root: &Path, tsv: &Path, chain: &Path) -> Result<()> {
-    let text = fs::read_to_string(tsv).with_context(|| format!("reading {}", tsv.display()))?;
+    let text = fs::read_to_string(tsv).with_context(|| {
+        format!(
+            "reading {}: a `label<TAB>text` corpus (first line a header, labels ham/spam). The \
+             default is the SMS Spam Collection in ../shared/corpus/ beside the repository; pass \
+             another file as the argument",
+            tsv.display()
+        )
+    })?;
     let mut jsonl = String::new();
     for line in text.lines().skip(1) {
         let Some((label, body)) = line.split_once('\t') else {

@@ -3,8 +3,10 @@
 //! server.
 
 mod corpus;
+mod packages;
 mod plugins;
 mod shell;
+mod stack;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,6 +31,14 @@ enum Command {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+    /// The production topology on this machine: Redis primary + 2 replicas + 3 Sentinels,
+    /// HAProxy routing to the primary, NATS with JetStream, on free ports; writes and prints a
+    /// matching chowk.toml; stops everything on Ctrl-C.
+    Stack {
+        /// Folder for the stack's data, logs and chowk.toml (cleared first).
+        #[arg(long, default_value = "target/stack")]
+        dir: std::path::PathBuf,
     },
     /// Formatting and clippy checks over both workspaces, as CI runs them. The host
     /// workspace is linted by building its tests with clippy as the compiler, so `cargo xtask
@@ -60,7 +70,6 @@ fn main() -> Result<()> {
             plugins::build(&root)?;
             shell::cargo(&[
                 "run",
-                "--quiet",
                 "--locked",
                 "-p",
                 "chowk-host",
@@ -73,9 +82,11 @@ fn main() -> Result<()> {
                 &listen,
             ])
         }
+        Command::Stack { dir } => stack::run(&dir),
         Command::Test => {
-            plugins::build(&root)?;
-            build_linted()?;
+            // The services the tests start themselves, on free ports (never the machine's own).
+            packages::ensure(&["redis-server", "nats-server", "haproxy"])?;
+            build_all(&root)?;
             let mut counts = shell::TestCounts::default();
             let result = run_tests(&mut counts);
             println!(
@@ -94,26 +105,39 @@ fn main() -> Result<()> {
                 "--",
                 "--check",
             ])?;
-            plugins::build(&root)?;
-            build_linted()
+            build_all(&root)
         }
         Command::Bench => {
             plugins::build(&root)?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-host", "--bench", "chain"])?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "store"])?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "relay"])?;
-            shell::cargo(&["bench", "--locked", "-p", "chowk-tests", "--bench", "api"])?;
             shell::cargo(&[
                 "bench",
                 "--locked",
                 "-p",
                 "chowk-tests",
                 "--bench",
-                "reload",
+                "system",
             ])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
     }
+}
+
+/// The wasm components and the linted test build, side by side: the components' release build
+/// has long single-threaded stretches (LTO, one codegen unit) that leave a core to the host
+/// build. They use different target folders, so neither waits for the other's lock.
+fn build_all(root: &std::path::Path) -> Result<()> {
+    std::thread::scope(|scope| {
+        let components = scope.spawn(|| plugins::build(root));
+        let host = build_linted();
+        let components = components
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the plugin build panicked")));
+        host.and(components)
+    })?;
+    // After the components: their build may have added a new plugin crate to the workspace.
+    let mut plugins = PLUGIN_TESTS.to_vec();
+    plugins.push("--no-run");
+    shell::cargo_linted(&plugins)
 }
 
 /// Build every target of the host workspace for testing, with clippy linting the workspace's
@@ -128,13 +152,13 @@ fn build_linted() -> Result<()> {
         "--benches",
         "--locked",
         "--no-run",
-    ])?;
-    let mut plugins = PLUGIN_TESTS.to_vec();
-    plugins.push("--no-run");
-    shell::cargo_linted(&plugins)
+    ])
 }
 
-/// `cargo ...` for the plugins' native tests (their own workspace, sharing `target/`).
+/// `cargo ...` for the plugins' native tests: their own workspace, and their own target folder.
+/// Sharing `target/debug` with the host workspace would make the two overwrite each other's
+/// builds of the crates both use (chowk-sdk, the plugins), which each compiles differently
+/// (a workspace member is linted, a path dependency is not).
 const PLUGIN_TESTS: [&str; 7] = [
     "test",
     "--manifest-path",
@@ -142,7 +166,7 @@ const PLUGIN_TESTS: [&str; 7] = [
     "--workspace",
     "--locked",
     "--target-dir",
-    "target",
+    "target/plugins-native",
 ];
 
 /// Every test of both workspaces: host crates (unit, integration and doc tests), the
@@ -151,6 +175,7 @@ const PLUGIN_TESTS: [&str; 7] = [
 /// `--all-targets`, would resolve features differently and rebuild dozens of dependencies.
 fn run_tests(counts: &mut shell::TestCounts) -> Result<()> {
     shell::cargo_test(&["--workspace", "--locked"], counts)?;
-    shell::cargo_test(&["--workspace", "--benches", "--locked"], counts)?;
+    // `--bench "*"`, not `--benches`: that would run the libraries' unit tests a second time.
+    shell::cargo_test(&["--workspace", "--bench", "*", "--locked"], counts)?;
     shell::cargo_test(&PLUGIN_TESTS[1..], counts)
 }

@@ -19,6 +19,7 @@ const TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip2"];
 /// (`plugins/hostile/<name>`) to `target/plugins/fixtures/<name>.wasm`.
 pub fn build(root: &Path) -> Result<()> {
     ensure_targets()?;
+    sync_workspace(root)?;
     let manifest = root.join("plugins/Cargo.toml");
     let target_dir = root.join("target/wasm");
     let manifest_s = manifest.to_string_lossy();
@@ -49,14 +50,64 @@ pub fn build(root: &Path) -> Result<()> {
             let core = core_dir.join(format!("{}.wasm", name.replace('-', "_")));
             let component = componentize(&core)?;
             let path = dest.join(format!("{name}.wasm"));
-            fs::write(&path, &component).with_context(|| format!("writing {}", path.display()))?;
+            write_if_changed(&path, &component)?;
             eprintln!("built {} ({} KiB)", path.display(), component.len() / 1024);
         }
     }
     let wasi = target_dir.join(TARGETS[1]).join("release/misbehave.wasm");
-    fs::copy(&wasi, out.join("fixtures/misbehave-wasi.wasm"))
-        .with_context(|| format!("copying {}", wasi.display()))?;
+    let wasi_bytes = fs::read(&wasi).with_context(|| format!("reading {}", wasi.display()))?;
+    write_if_changed(&out.join("fixtures/misbehave-wasi.wasm"), &wasi_bytes)?;
     Ok(())
+}
+
+/// Make the plugins workspace list every plugin crate under `plugins/` (a new crate needs no
+/// hand edit of `plugins/Cargo.toml`), and bring its lock file up to date for new members only
+/// (`cargo update --workspace` adds what they need without moving other versions).
+fn sync_workspace(root: &Path) -> Result<()> {
+    let manifest = root.join("plugins/Cargo.toml");
+    let text =
+        fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let mut members: Vec<String> = crate_dirs(&root.join("plugins"))?;
+    members.push("hostile/*".into());
+    let line = format!(
+        "members = [{}]",
+        members
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let current = text
+        .lines()
+        .find(|l| l.starts_with("members = "))
+        .context("plugins/Cargo.toml has no `members = [...]` line")?;
+    if current != line {
+        eprintln!("plugins workspace: {line}");
+        fs::write(&manifest, text.replacen(current, &line, 1))
+            .with_context(|| format!("writing {}", manifest.display()))?;
+    }
+    let lock = fs::read_to_string(root.join("plugins/Cargo.lock")).unwrap_or_default();
+    let unlocked = members
+        .iter()
+        .filter(|m| !m.contains('*'))
+        .any(|m| !lock.contains(&format!("name = \"{m}\"")));
+    if unlocked {
+        let manifest_s = manifest.to_string_lossy();
+        shell::cargo(&["update", "--workspace", "--manifest-path", &*manifest_s])?;
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` unless it holds them already, atomically (a temporary file renamed
+/// over it): hosts watching the folder and tests loading components never see a half-written
+/// file, and an unchanged component does not trigger a reload.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let tmp = path.with_extension("wasm.tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 /// Names of the crates directly under `dir` (folders with a Cargo.toml).

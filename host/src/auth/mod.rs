@@ -13,6 +13,10 @@ use crate::ids::UserId;
 /// Shortest accepted secret: 256 bits, as RFC 7518 asks for HS256.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// The placeholder `chowk.example.toml` shows; a secret containing it is refused, since anyone
+/// who read the example could mint tokens.
+pub const PLACEHOLDER_SECRET: &str = "change-me";
+
 /// What a token lets its holder do. Ordered: an admin is also a moderator and a member.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
@@ -85,6 +89,9 @@ pub enum KeyError {
     /// The secret is too short.
     #[error("auth.jwt_secret must be at least {MIN_SECRET_BYTES} bytes, got {0}")]
     ShortSecret(usize),
+    /// The secret is the documented placeholder.
+    #[error("auth.jwt_secret is the placeholder from chowk.example.toml: anyone could mint tokens with it. Write a config with a random secret with `chowk init`, or set CHOWK_AUTH_JWT_SECRET")]
+    PlaceholderSecret,
     /// The user id is not valid.
     #[error("{0}")]
     BadUser(String),
@@ -113,9 +120,16 @@ impl Authority {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(KeyError::ShortSecret(secret.len()));
         }
+        if secret
+            .windows(PLACEHOLDER_SECRET.len())
+            .any(|w| w == PLACEHOLDER_SECRET.as_bytes())
+        {
+            return Err(KeyError::PlaceholderSecret);
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = leeway_s;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
         Ok(Authority {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -146,7 +160,18 @@ impl Authority {
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                     AuthError::Invalid("only HS256 tokens are accepted".into())
                 }
-                _ => AuthError::Invalid(e.to_string()),
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AuthError::Invalid(format!("the token has no `{claim}` claim"))
+                }
+                ErrorKind::ImmatureSignature => {
+                    AuthError::Invalid("the token is not valid yet (`nbf` is in the future)".into())
+                }
+                // Base64, JSON, UTF-8 or a wrong number of parts: not a JWT at all. The
+                // parser's own words (`expected value at line 1 column 1`) help nobody.
+                _ => AuthError::Invalid(
+                    "malformed token: expected a JWT (three base64url parts separated by dots)"
+                        .into(),
+                ),
             })?;
         let claims = data.claims;
         let user = UserId::new(claims.sub)
@@ -247,6 +272,12 @@ mod tests {
         assert_eq!(
             Authority::new(b"short", 0).err(),
             Some(KeyError::ShortSecret(5))
+        );
+        let example = include_str!("../../../chowk.example.toml");
+        assert!(example.contains("change-me-to-32-or-more-random-bytes!!"));
+        assert_eq!(
+            Authority::new(b"change-me-to-32-or-more-random-bytes!!", 0).err(),
+            Some(KeyError::PlaceholderSecret)
         );
         assert!(authority()
             .mint("bad user\n", Role::Member, Duration::from_secs(1))

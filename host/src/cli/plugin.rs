@@ -1,3 +1,4 @@
+//! `chowk plugin new NAME`: scaffold a plugin crate (`scaffold.rs`).
 //! `chowk plugin check FILE.wasm`: compile a component, check it against the contract, start it
 //! with a config, and print what it imports and exports. `chowk plugins publish`: upload a chain
 //! to NATS for a fleet (`[plugins] source = "nats"`).
@@ -22,6 +23,14 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         config: String,
     },
+    /// Scaffold a new Rust plugin crate (source, native tests, README, manifest snippet).
+    New {
+        /// The plugin's name (also its crate's and component's): 1-64 of a-z, 0-9, _ and -.
+        name: String,
+        /// The plugins workspace.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
     /// Validate a chain and publish it, with its components, to NATS JetStream: hosts with
     /// `[plugins] source = "nats"` load it within a second.
     Publish {
@@ -38,6 +47,7 @@ pub enum Command {
 pub fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Check { file, config } => check(file, config),
+        Command::New { name, dir } => super::scaffold::new_plugin(&name, &dir),
         Command::Publish { plugins, config } => publish(plugins, config),
     }
 }

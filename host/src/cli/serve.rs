@@ -57,9 +57,17 @@ async fn serve(args: Args) -> Result<ExitCode> {
         },
     )
     .await?;
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("binding {}", config.server.listen))?;
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "{} is already in use: stop what listens there, or pick another address with \
+             --listen 127.0.0.1:PORT (or [server] listen in the config)",
+            config.server.listen
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot listen on {}", config.server.listen))
+        }
+    };
     let addr = listener.local_addr()?;
     println!("chowk: listening on http://{addr}");
     if args.dev {
@@ -77,7 +85,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
             };
             while hup.recv().await.is_some() {
                 match state.reload().await {
-                    Ok(outcome) => eprintln!("chowk: SIGHUP reload: {outcome:?}"),
+                    Ok(outcome) => eprintln!("chowk: SIGHUP reload: {outcome}"),
                     Err(failure) => eprintln!("chowk: SIGHUP reload failed: {}", failure.reason),
                 }
             }

@@ -181,6 +181,20 @@ impl From<PathRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
+        // axum deserialises query strings through serde_path_to_error: take the parameter's
+        // name from the typed error's path, not from the text.
+        let mut source = std::error::Error::source(&r);
+        while let Some(e) = source {
+            if let Some(e) = e.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>()
+            {
+                let field = e.path().to_string();
+                if field != "." {
+                    return ApiError::invalid(&field, e.inner());
+                }
+                return ApiError::new(ErrorCode::InvalidRequest, format!("query: {}", e.inner()));
+            }
+            source = e.source();
+        }
         ApiError::new(
             ErrorCode::InvalidRequest,
             format!("query: {}", r.body_text()),

@@ -6,15 +6,40 @@ use std::sync::Arc;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::{AuthError, Identity, Role};
+use crate::codes::ErrorCode;
 
-/// A JSON body (`Content-Type: application/json`, unknown fields refused by the types).
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body (`Content-Type: application/json`, unknown fields refused by the types). Bad
+/// bodies become typed errors; one over the limit says what the limit is.
+#[derive(Debug)]
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    ErrorCode::BodyTooLarge,
+                    format!(
+                        "the request body is larger than the limit of {} bytes ([limits] body_bytes)",
+                        state.limits.body_bytes
+                    ),
+                ))
+            }
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
 
 /// Path parameters.
 #[derive(Debug, FromRequestParts)]
@@ -61,6 +86,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     .map_err(|_| AuthError::Invalid("Authorization is not ASCII".into()))?,
             ),
         };
-        Ok(Caller(state.auth.verify_header(header)?))
+        let identity = state.auth.verify_header(header)?;
+        if let Some(slot) = parts.extensions.get::<super::middleware::CallerSlot>() {
+            let _ = slot.0.set(identity.user.clone());
+        }
+        Ok(Caller(identity))
     }
 }

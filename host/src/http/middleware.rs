@@ -1,7 +1,8 @@
 //! Layers every request passes: request metrics (by matched route, so ids do not explode the
-//! label set) and the header-size limit (431 with the API's error body).
+//! label set) and one access-log line per request, and the header-size limit (431 with the
+//! API's error body).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -12,20 +13,40 @@ use super::error::ApiError;
 use super::AppState;
 use crate::codes::ErrorCode;
 
-/// Count and time the request.
-pub async fn record(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// Where the `Caller` extractor leaves the authenticated user, for the access log.
+#[derive(Debug, Clone, Default)]
+pub struct CallerSlot(pub Arc<OnceLock<crate::ids::UserId>>);
+
+/// Count and time the request, and log it (target `chowk::access`, level info).
+pub async fn record(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
+    let caller = CallerSlot::default();
+    request.extensions_mut().insert(caller.clone());
     let started = Instant::now();
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    tracing::info!(
+        target: "chowk::access",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        ms = format_args!("{:.1}", elapsed.as_secs_f64() * 1_000.0),
+        user = %caller.0.get().map_or("-", |u| u.as_str()),
+        "request"
+    );
     let m = &state.metrics;
     m.http_latency
         .with_label_values(&[&route])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
     m.http_requests
         .with_label_values(&[&method, &route, response.status().as_str()])
         .inc();

@@ -57,12 +57,12 @@ pub enum LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum PluginLoadError {
     /// The component file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         /// The path.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also the error's `source`).
+        error: std::io::Error,
     },
     /// Not a valid component.
     #[error("{0}")]
@@ -170,7 +170,7 @@ impl Chain {
     ) -> Result<Chain, LoadError> {
         Self::build(ctx, manifest, generation, |spec| {
             let path = Manifest::component_path(base, spec);
-            std::fs::read(&path).map_err(|source| PluginLoadError::Read { path, source })
+            std::fs::read(&path).map_err(|error| PluginLoadError::Read { path, error })
         })
     }
 
@@ -386,13 +386,20 @@ impl Chain {
         let action = if run.rejection.is_some() {
             Action::Reject
         } else if run.score >= reject_at {
+            // The sender sees which rules fired (their codes), never the score or the
+            // threshold: those would tell a spammer how far to back off. Moderators read both
+            // in the decision trace.
+            let mut rules: Vec<&str> = run
+                .reasons
+                .iter()
+                .filter(|r| r.points.is_some_and(|p| p > 0.0))
+                .map(|r| r.rule.as_str())
+                .collect();
+            rules.dedup();
             run.rejection = Some(Rejection {
                 plugin: "chain".into(),
                 code: "spam_score".into(),
-                message: format!(
-                    "message looks like spam (score {:.1}, limit {reject_at})",
-                    run.score
-                ),
+                message: format!("this message looks like spam ({})", rules.join(", ")),
                 retry_after_ms: None,
             });
             Action::Reject

@@ -155,12 +155,12 @@ fn default_instances() -> usize {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         /// The manifest path.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also the error's `source`).
+        error: std::io::Error,
     },
     /// TOML syntax error, unknown key or wrong type (the message names the line and key).
     #[error("{0}")]
@@ -178,9 +178,9 @@ pub enum ManifestError {
 impl Manifest {
     /// Read and validate a manifest file.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(&text)
     }

@@ -35,10 +35,10 @@ pub struct ChainSource {
 impl ChainSource {
     /// Read `plugins.toml` at `path` and every component it names (paths relative to it).
     pub fn from_file(path: &Path) -> Result<ChainSource, LoadError> {
-        let manifest_text = std::fs::read_to_string(path).map_err(|source| {
+        let manifest_text = std::fs::read_to_string(path).map_err(|error| {
             LoadError::Manifest(super::ManifestError::Read {
                 path: path.to_owned(),
-                source,
+                error,
             })
         })?;
         let manifest = Manifest::parse(&manifest_text)?;
@@ -46,11 +46,11 @@ impl ChainSource {
         let mut components = HashMap::new();
         for spec in &manifest.plugins {
             let file = Manifest::component_path(base, spec);
-            let bytes = std::fs::read(&file).map_err(|source| LoadError::Plugin {
+            let bytes = std::fs::read(&file).map_err(|error| LoadError::Plugin {
                 plugin: spec.name.clone(),
                 reason: PluginLoadError::Read {
                     path: file.clone(),
-                    source,
+                    error,
                 },
             })?;
             components.insert(spec.name.clone(), Arc::new(bytes));
@@ -110,6 +110,19 @@ pub enum ReloadOutcome {
         /// The live generation.
         generation: u64,
     },
+}
+
+impl std::fmt::Display for ReloadOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadOutcome::Swapped { generation } => {
+                write!(f, "new chain live as generation {generation}")
+            }
+            ReloadOutcome::Unchanged { generation } => {
+                write!(f, "nothing changed; generation {generation} stays live")
+            }
+        }
+    }
 }
 
 /// A reload that failed; the previous chain stayed live.
@@ -199,6 +212,13 @@ impl Reloader {
     ) -> Result<ReloadOutcome, ReloadFailure> {
         let mut fingerprint = self.fingerprint.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.generation();
+        // Under the lock, so two reloads racing (a fleet host handling revisions 5 and 4 at
+        // once) cannot apply the older one after the newer: generations only grow.
+        if generation.is_some_and(|g| g < current) {
+            return Ok(ReloadOutcome::Unchanged {
+                generation: current,
+            });
+        }
         let new = source.fingerprint();
         if *fingerprint == new && generation.is_none_or(|g| g == current) {
             // The files are back to what is live: an earlier failure no longer applies.
@@ -214,9 +234,11 @@ impl Reloader {
         let chain = source
             .build(&self.ctx, generation)
             .map_err(|e| self.failed(&e))?;
+        // The status is updated under its lock while the new chain becomes visible, so a
+        // reader that sees the new generation never sees the failure it replaced.
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         self.live.store(Arc::new(chain));
         *fingerprint = new;
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.reloads += 1;
         status.last_error = None;
         tracing::info!(generation, "plugin chain reloaded");

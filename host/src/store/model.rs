@@ -202,7 +202,10 @@ pub enum Decision {
 pub fn parse_id(id: &str) -> Result<(u64, u64), StoreError> {
     let bad = || StoreError::Invalid {
         field: "id".into(),
-        message: format!("{id:?} is not a message id (<ms>-<seq>)"),
+        message: format!(
+            "{} is not a message id (<ms>-<seq>)",
+            crate::ids::preview(id)
+        ),
     };
     let (ms, seq) = id.split_once('-').ok_or_else(bad)?;
     Ok((
@@ -220,8 +223,16 @@ impl HistoryQuery {
                 message: format!("must be 1..={MAX_PAGE}, got {}", self.limit),
             });
         }
-        for cursor in [&self.before, &self.after].into_iter().flatten() {
-            parse_id(cursor)?;
+        for (field, cursor) in [("before", &self.before), ("after", &self.after)] {
+            if let Some(cursor) = cursor {
+                parse_id(cursor).map_err(|_| StoreError::Invalid {
+                    field: field.into(),
+                    message: format!(
+                        "{} is not a message id (<ms>-<seq>, as in a message's `id`)",
+                        crate::ids::preview(cursor)
+                    ),
+                })?;
+            }
         }
         Ok(())
     }

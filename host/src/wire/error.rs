@@ -32,6 +32,11 @@ pub struct ErrorDetail {
     /// For `rejected`/`rate_limited`: the plugin's rule code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// For `rejected`: every rule that counted against the message (plugin and rule code), so
+    /// the app can explain it in the sender's language. Scores, thresholds and the plugins'
+    /// details are for moderators only and never appear here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<RuleRef>,
     /// For `rate_limited` and `unavailable`: how long to wait before retrying, ms (HTTP
     /// answers also carry `Retry-After` in seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,6 +44,15 @@ pub struct ErrorDetail {
     /// For `reload_failed`: the chain generation that stays live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_generation: Option<u64>,
+}
+
+/// A rule that counted against a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RuleRef {
+    /// The plugin.
+    pub plugin: String,
+    /// Its stable rule code (for example `link_shortener`, `blocked_keyword`).
+    pub rule: String,
 }
 
 impl ErrorDetail {
@@ -74,9 +88,24 @@ impl From<&ChatError> for ErrorDetail {
     fn from(e: &ChatError) -> Self {
         match e {
             ChatError::Store(store) => store.into(),
-            ChatError::Rejected { rejection, .. } => ErrorDetail {
+            ChatError::Rejected {
+                rejection,
+                decision,
+            } => ErrorDetail {
                 plugin: Some(rejection.plugin.clone()),
                 rule: Some(rejection.code.clone()),
+                reasons: decision
+                    .reasons
+                    .iter()
+                    .filter(|r| {
+                        r.points.is_some_and(|p| p > 0.0)
+                            || (r.points.is_none() && r.plugin == rejection.plugin)
+                    })
+                    .map(|r| RuleRef {
+                        plugin: r.plugin.clone(),
+                        rule: r.rule.clone(),
+                    })
+                    .collect(),
                 retry_after_ms: e.retry_after_ms(),
                 ..ErrorDetail::new(e.code(), rejection.message.clone())
             },

@@ -7,5 +7,5 @@
 mod error;
 mod message;
 
-pub use error::{ErrorBody, ErrorDetail};
+pub use error::{ErrorBody, ErrorDetail, RuleRef};
 pub use message::{MessageView, ModerationEvent};

@@ -1,4 +1,6 @@
-//! Chowk's system benchmarks in one binary (one link instead of four): the store against bare
+//! Chowk's benchmarks in one binary (one link, one plugin engine): the plugin chain as wasm
+//! against the same plugins compiled natively (and how fast a looping plugin is stopped), the
+//! store against bare
 //! Redis commands, the relay against a bare NATS publish, the HTTP request path against an
 //! empty round trip, and hot reload through the watcher against a direct reload. Each runs its
 //! baseline in the same run against real `redis-server` and `nats-server` processes started on
@@ -10,13 +12,15 @@
 //! few iterations as a smoke test.
 
 mod api;
+mod chain;
 mod relay;
 mod reload;
 mod store;
 
 type Bench = (&'static str, fn(bool));
 
-const BENCHES: [Bench; 4] = [
+const BENCHES: [Bench; 5] = [
+    ("chain", chain::run),
     ("store", store::run),
     ("relay", relay::run),
     ("api", api::run),

@@ -954,6 +954,81 @@ async fn error_bodies_carry_only_what_the_openapi_document_shows() {
     }
 }
 
+#[tokio::test]
+async fn error_texts_name_the_field_say_the_limit_and_leak_nothing() {
+    let api = api().await;
+    create_room(&api, "lobby", "open").await;
+    let asha = api.token("asha", Role::Member);
+
+    let r = post(&api, "lobby", "abc", json!({"text": "hi"})).await;
+    expect_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_eq!(
+        message(&r),
+        "invalid token: malformed token: expected a JWT (three base64url parts separated by dots)"
+    );
+
+    let r = api
+        .call(
+            Method::GET,
+            "/v1/rooms/lobby/messages?before=xyz",
+            Some(&asha),
+            None,
+        )
+        .await;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(r.json["error"]["field"], "before", "{r:?}");
+    assert!(
+        message(&r).starts_with("before: \"xyz\" is not a message id"),
+        "{r:?}"
+    );
+
+    let r = api
+        .call(
+            Method::GET,
+            "/v1/rooms/lobby/messages?limit=lots",
+            Some(&asha),
+            None,
+        )
+        .await;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(r.json["error"]["field"], "limit", "{r:?}");
+    assert!(message(&r).starts_with("limit: "), "{r:?}");
+    assert!(!message(&r).contains("deserialize"), "{r:?}");
+
+    let r = post(&api, "lobby", &asha, json!({"text": "x".repeat(20_000)})).await;
+    expect_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    assert!(message(&r).contains("16384 bytes"), "{r:?}");
+
+    // A spam rejection tells the sender which rules fired, not the score or the threshold.
+    let r = post(
+        &api,
+        "lobby",
+        &asha,
+        json!({"text": "URGENT! You have WON a £2000 cash prize. Call 09061701461 now to claim, T&C 150p/msg"}),
+    )
+    .await;
+    expect_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "rejected");
+    assert_eq!(r.json["error"]["rule"], "spam_score", "{r:?}");
+    assert!(
+        message(&r).starts_with("this message looks like spam ("),
+        "{r:?}"
+    );
+    assert!(
+        !message(&r).contains("score") && !message(&r).contains("limit"),
+        "{r:?}"
+    );
+    let reasons = r.json["error"]["reasons"].as_array().expect("reasons");
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x["plugin"] == "spam-rules" && x["rule"].is_string()),
+        "{r:?}"
+    );
+    assert!(reasons
+        .iter()
+        .all(|x| x.get("points").is_none() && x.get("detail").is_none()));
+}
+
 /// Server-sent events read from a response body.
 struct Events {
     stream: axum::body::BodyDataStream,

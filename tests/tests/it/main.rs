@@ -7,6 +7,7 @@ mod api;
 mod api_e2e;
 mod chain;
 mod failover;
+mod first_hour;
 mod fleet;
 mod hostile;
 mod manifests;

@@ -509,3 +509,45 @@ async fn admins_reload_on_demand() {
         "{text}"
     );
 }
+
+/// A fleet host can be handed revisions out of order (two KV updates handled at once): the
+/// older one must never replace the newer, whatever the order the calls end in.
+#[test]
+fn an_older_generation_never_replaces_a_newer_one() {
+    use chowk_host::clock::SystemClock;
+    use chowk_host::plugins::reload::{ChainSource, ReloadOutcome, Reloader};
+    use chowk_host::plugins::{ChainContext, MemoryState};
+
+    let dir = ChainDir::new();
+    dir.write(&chain(3.5, "enforce", "first", ""));
+    let clock = Arc::new(SystemClock);
+    let ctx = ChainContext {
+        engine: chowk_tests::engine(),
+        state: Arc::new(MemoryState::new(clock.clone())),
+        clock,
+    };
+    let first = ChainSource::from_file(&dir.manifest()).expect("source");
+    let reloader = Reloader::start(ctx, &first, 1).expect("chain");
+    dir.write(&chain(3.5, "enforce", "newest", ""));
+    let newest = ChainSource::from_file(&dir.manifest()).expect("source");
+    dir.write(&chain(3.5, "enforce", "older", ""));
+    let older = ChainSource::from_file(&dir.manifest()).expect("source");
+
+    assert_eq!(
+        reloader.apply(&newest, Some(7)),
+        Ok(ReloadOutcome::Swapped { generation: 7 })
+    );
+    assert_eq!(
+        reloader.apply(&older, Some(5)),
+        Ok(ReloadOutcome::Unchanged { generation: 7 }),
+        "revision 5 arrived after 7 and must not be applied"
+    );
+    assert_eq!(reloader.generation(), 7);
+    let live = reloader.live().load_full();
+    let decision = live.evaluate(&chowk_tests::msg("the newest word", "asha", "lobby"));
+    assert_eq!(
+        decision.action,
+        chowk_host::plugins::Action::Reject,
+        "{decision:?}"
+    );
+}

@@ -17,8 +17,14 @@ fn write_config(dir: &Path, redis: &RedisServer, nats: &NatsServer) -> PathBuf {
     std::fs::write(
         dir.join("plugins.toml"),
         format!(
-            "version = 1\n[[plugins]]\nname = \"spam-rules\"\npath = \"{}\"\n",
-            plugins.join("spam-rules.wasm").display()
+            // The smallest shipped plugin, with limits no test reaches: every `chowk serve`
+            // compiles its chain, and these tests are about the process, not the verdicts.
+            // (Inline, so that keys appended later still belong to the plugin.)
+            "version = 1\n[[plugins]]\nname = \"rate-limit\"\npath = \"{}\"\n\
+             config = {{ per_sender = {{ max = 100000, window_ms = 60000 }}, \
+             per_sender_room = {{ max = 100000, window_ms = 60000 }}, \
+             per_room = {{ max = 100000, window_ms = 60000 }} }}\n",
+            plugins.join("rate-limit.wasm").display()
         ),
     )
     .expect("write plugins.toml");
@@ -173,7 +179,7 @@ async fn sighup_reloads_the_chain() {
     )
     .expect("write");
     let admin = token(&config, "root", "admin");
-    let mut host = ChowkProcess::serve(&config);
+    let mut host = ChowkProcess::serve_logged(&config, &[]);
     let http = reqwest::Client::new();
     let url = format!("{}/v1/admin/plugins", host.base);
     let generation = || async {
@@ -201,6 +207,13 @@ async fn sighup_reloads_the_chain() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // What the operator reads: words, not Rust debug output.
+    host.wait_for_log("SIGHUP reload: new chain live as generation 2")
+        .unwrap_or_else(|log| panic!("no reload line in:\n{log}"));
+    host.signal("HUP");
+    host.wait_for_log("SIGHUP reload: nothing changed; generation 2 stays live")
+        .unwrap_or_else(|log| panic!("no unchanged line in:\n{log}"));
+    assert!(!host.log().contains("Unchanged {"), "{}", host.log());
 }
 
 #[test]

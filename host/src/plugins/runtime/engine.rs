@@ -127,8 +127,13 @@ impl PluginEngine {
         if let Some(c) = self.lock_cache().get(&hash) {
             return Ok((c.clone(), hash));
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| EngineError(format!("not a valid WebAssembly component: {e:#}")))?;
+        check_header(bytes)?;
+        let component = Component::new(&self.engine, bytes).map_err(|e| {
+            // The root cause, on one line: wasmtime's full chain can span many lines.
+            let cause = e.root_cause().to_string();
+            let cause = cause.lines().next().unwrap_or_default();
+            EngineError(format!("not a valid WebAssembly component: {cause}"))
+        })?;
         self.lock_cache().insert(hash.clone(), component.clone());
         Ok((component, hash))
     }
@@ -141,6 +146,25 @@ impl PluginEngine {
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Component>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Refuse files that are not components before compiling them, with a message that says what
+/// the file is instead (wasmtime's own errors print the bytes it found).
+fn check_header(bytes: &[u8]) -> Result<(), EngineError> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+    if !bytes.starts_with(MAGIC) {
+        return Err(EngineError(
+            "not a WebAssembly file (it does not start with the \\0asm header)".into(),
+        ));
+    }
+    if bytes.get(4..8) == Some(&CORE_MODULE[..]) {
+        return Err(EngineError(
+            "a core WebAssembly module, not a component: build plugins with `cargo xtask plugins`, which turns them into components"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Drop for PluginEngine {

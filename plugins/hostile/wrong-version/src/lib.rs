@@ -1,6 +1,7 @@
 //! Test fixture: a plugin built against `chowk:plugin@0.2.0`, a contract version the host does
 //! not support. The host must refuse it and name both versions.
 
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod bindings {
     wit_bindgen::generate!({ path: "wit", world: "chowk:plugin/filter@0.2.0" });

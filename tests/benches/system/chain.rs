@@ -3,17 +3,18 @@
 //! called directly through the SDK's harness, in the same run. Also: how long an infinite-loop
 //! plugin runs before its deadline stops it.
 //!
-//! Run with `cargo xtask bench` (builds the components first). Prints criterion's estimates,
-//! then per-call latency percentiles and the wasm/native ratio.
+//! Run with `cargo bench -p chowk-tests --bench system -- chain` (or `cargo xtask bench`, which
+//! builds the components first). Prints criterion's estimates, then per-call latency
+//! percentiles and the wasm/native ratio.
 
 use std::hint::black_box;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chowk_host::clock::{Clock, ManualClock};
 use chowk_host::plugins::{
-    Action, Chain, ChainContext, EngineOptions, Manifest, MemoryState, Message, PluginEngine,
+    Action, Chain, ChainContext, Manifest, MemoryState, Message, PluginEngine,
 };
 use chowk_sdk::testing::TestHost;
 use chowk_sdk::{init_plugin, Plugin, Verdict};
@@ -26,10 +27,8 @@ const TEXT: &str = "Namaste! Fresh Alphonso mangoes in stock, Rs 800 per dozen. 
                     Andheri and Bandra, call 98200 12345 or message on WhatsApp.";
 const SENDERS: u64 = 1_000;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
+fn repo() -> PathBuf {
+    chowk_tests::repo_root()
 }
 
 /// The shipped chain, as wasm components.
@@ -45,7 +44,7 @@ impl WasmChain {
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
         let ctx = context(engine, clock.clone());
         let chain =
-            Chain::load(&ctx, &manifest, repo(), 1).expect("run `cargo xtask plugins` first");
+            Chain::load(&ctx, &manifest, &repo(), 1).expect("run `cargo xtask plugins` first");
         WasmChain { chain, clock, n: 0 }
     }
 
@@ -143,9 +142,9 @@ fn latency<F: FnMut()>(iterations: usize, mut f: F) -> (Duration, Duration) {
     percentiles(samples)
 }
 
-fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
-    let engine = Arc::new(PluginEngine::new(EngineOptions::default()).expect("engine"));
+pub fn run(benching: bool) {
+    // The engine the other benchmarks of this process share: components compile once.
+    let engine = chowk_tests::engine();
     let mut wasm = WasmChain::new(&engine);
     let mut native = NativeChain::new();
     assert_eq!(
@@ -186,7 +185,7 @@ fn main() {
     ))
     .expect("manifest");
     let ctx = context(&engine, Arc::new(ManualClock::new(0)));
-    let spin = Chain::load(&ctx, &manifest, repo(), 1).expect("spin loads");
+    let spin = Chain::load(&ctx, &manifest, &repo(), 1).expect("spin loads");
     let runs = if benching { 50 } else { 3 };
     let samples: Vec<Duration> = (0..runs)
         .map(|_| {

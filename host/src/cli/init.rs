@@ -1,0 +1,147 @@
+//! `chowk init`: write a working `chowk.toml` (a random secret, the chosen store and bus, a
+//! `lobby` bootstrap room) and, if there is none, a `plugins.toml` with the shipped chain.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chowk_host::server::random_secret;
+
+/// The shipped chain; its component paths are rewritten to `--plugins-dir`.
+const DEFAULT_CHAIN: &str = include_str!("../../../plugins.toml");
+/// Where the shipped chain expects the components (relative to the repository).
+const SHIPPED_PLUGINS_DIR: &str = "target/plugins";
+
+/// `chowk init` arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to write `chowk.toml` (and `plugins.toml`).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Redis URL: standalone, or an HAProxy front that routes to the primary. Without
+    /// `--redis` or `--sentinels`, the in-memory store (a trial: nothing is persisted).
+    #[arg(long, conflicts_with = "sentinels")]
+    redis: Option<String>,
+    /// Sentinel URLs, comma-separated (with `--master-name`).
+    #[arg(long, value_delimiter = ',', requires = "master_name")]
+    sentinels: Vec<String>,
+    /// The primary's name in Sentinel.
+    #[arg(long)]
+    master_name: Option<String>,
+    /// NATS URL. Without it, messages are relayed in-process (live events on this host only).
+    #[arg(long)]
+    nats: Option<String>,
+    /// Folder of the built plugin components (`cargo xtask plugins` puts them in
+    /// `target/plugins/` of the repository). Default: `./target/plugins` if it exists.
+    #[arg(long)]
+    plugins_dir: Option<PathBuf>,
+    /// Overwrite an existing `chowk.toml`.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Run `chowk init`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let config_path = args.dir.join("chowk.toml");
+    if config_path.exists() && !args.force {
+        bail!(
+            "{} exists; pass --force to overwrite it",
+            config_path.display()
+        );
+    }
+    let plugins_path = args.dir.join("plugins.toml");
+    let wrote_chain = if plugins_path.exists() {
+        false
+    } else {
+        let dir = plugins_dir(args.plugins_dir.as_deref())?;
+        std::fs::write(&plugins_path, chain_for(&dir))
+            .with_context(|| format!("cannot write {}", plugins_path.display()))?;
+        true
+    };
+    std::fs::write(&config_path, config_text(&args)?)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let config = config_path.display();
+    println!("wrote {config}");
+    if wrote_chain {
+        println!("wrote {}", plugins_path.display());
+    }
+    println!(
+        "\nNext:\n  chowk rooms create my-room --config {config}     (lobby is created at start)\
+         \n  chowk serve --config {config}\
+         \n  chowk token --config {config} --user asha --role member"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugins_dir(given: Option<&Path>) -> Result<PathBuf> {
+    let dir = match given {
+        Some(dir) => dir.to_owned(),
+        None => PathBuf::from(SHIPPED_PLUGINS_DIR),
+    };
+    if !dir.join("spam-rules.wasm").is_file() {
+        eprintln!(
+            "warning: {} has no built components yet: build them with `cargo xtask plugins` in \
+             the repository, or pass --plugins-dir",
+            dir.display()
+        );
+    }
+    Ok(std::path::absolute(&dir).unwrap_or(dir))
+}
+
+/// The shipped chain with its components in `dir`.
+fn chain_for(dir: &Path) -> String {
+    DEFAULT_CHAIN.replace(
+        &format!("path = \"{SHIPPED_PLUGINS_DIR}/"),
+        &format!("path = \"{}/", dir.display()),
+    )
+}
+
+fn config_text(args: &Args) -> Result<String> {
+    let mut t = String::new();
+    let secret = random_secret()?;
+    writeln!(
+        t,
+        "# Written by `chowk init`. Every key: chowk.example.toml in the repository.\n\
+         # Keep this file private: the secret mints tokens.\n\n\
+         [server]\nlisten = \"127.0.0.1:8080\"\n\n\
+         [auth]\njwt_secret = \"{secret}\"\n\n\
+         [plugins]\npath = \"plugins.toml\"\n"
+    )?;
+    match (&args.redis, args.sentinels.is_empty()) {
+        (Some(url), _) => writeln!(t, "[redis]\nurl = {}\n", toml_string(url))?,
+        (None, false) => writeln!(
+            t,
+            "[redis]\nsentinels = [{}]\nmaster_name = {}\n",
+            args.sentinels
+                .iter()
+                .map(|s| toml_string(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            toml_string(args.master_name.as_deref().unwrap_or("mymaster"))
+        )?,
+        (None, true) => writeln!(
+            t,
+            "# No [redis]: the in-memory store (one host, nothing persisted). Add one with\n\
+             # `chowk init --force --redis redis://HOST:6379`.\n"
+        )?,
+    }
+    match &args.nats {
+        Some(url) => writeln!(t, "[nats]\nurl = {}\n", toml_string(url))?,
+        None => writeln!(
+            t,
+            "# No [nats]: live events reach clients of this host only.\n"
+        )?,
+    }
+    writeln!(
+        t,
+        "[[bootstrap.rooms]]\nid = \"lobby\"\nname = \"Lobby\"\ndescription = \"Say namaste\""
+    )?;
+    Ok(t)
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
