@@ -630,6 +630,14 @@ impl ChowkProcess {
     }
 }
 
+/// `chowk token --config <config> --user <user> --role <role>`: a token the server accepts.
+pub fn chowk_token(config: &Path, user: &str, role: &str) -> String {
+    let config = config.to_str().expect("utf-8 path");
+    let (ok, out, err) = chowk(&["token", "--config", config, "--user", user, "--role", role]);
+    assert!(ok, "chowk token failed: {err}");
+    out.trim().to_owned()
+}
+
 /// Run `chowk <args>` to completion: (success, stdout, stderr).
 pub fn chowk(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(chowk_binary())

@@ -118,7 +118,7 @@ fn eval_reports_a_bad_chain_and_fails() {
 
 #[test]
 fn plugin_check_accepts_a_filter_and_refuses_foreign_components() {
-    let good = component("keyword-filter.wasm");
+    let good = component("rate-limit.wasm");
     let (ok, stdout, _) = chowk(&["plugin", "check", good.to_str().expect("utf-8")], "");
     assert!(ok, "{stdout}");
     assert!(

@@ -8,25 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chowk_tests::servers::{chowk, ChowkProcess, NatsServer, RedisServer};
+use chowk_tests::servers::{chowk, chowk_token, ChowkProcess, NatsServer, RedisServer};
 use serde_json::{json, Value};
 
 fn utf8(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-fn token(config: &Path, user: &str, role: &str) -> String {
-    let (ok, out, err) = chowk(&[
-        "token",
-        "--config",
-        utf8(config),
-        "--user",
-        user,
-        "--role",
-        role,
-    ]);
-    assert!(ok, "chowk token failed: {err}");
-    out.trim().to_owned()
 }
 
 async fn post(base: &str, room: &str, token: &str, text: &str) -> (u16, Value) {
@@ -103,7 +89,7 @@ async fn the_readme_walk_from_init_to_a_read() {
     assert!(!ok && err.contains("already exists"), "{err}");
 
     let host = ChowkProcess::serve_logged(&config, &[]);
-    let member = token(&config, "asha", "member");
+    let member = chowk_token(&config, "asha", "member");
     for room in ["lobby", "mandi"] {
         let (status, body) = post(&host.base, room, &member, "Fresh tomatoes, Rs 30 a kg").await;
         assert_eq!(status, 201, "{room}: {body}");
@@ -147,7 +133,7 @@ async fn json_logs_on_request() {
     std::fs::write(dir.path().join("plugins.toml"), "version = 1\n").expect("write");
     let config = dir.path().join("chowk.toml");
     let host = ChowkProcess::serve_logged(&config, &["--log-format", "json"]);
-    let member = token(&config, "asha", "member");
+    let member = chowk_token(&config, "asha", "member");
     let (status, _) = post(&host.base, "lobby", &member, "hello").await;
     assert_eq!(status, 201);
     host.wait_for_log("chowk::access")
@@ -323,7 +309,7 @@ async fn the_stack_serves_a_host_through_haproxy_and_stops_on_sigint() {
     )
     .expect("write");
     let host = ChowkProcess::serve(&host_config);
-    let member = token(&config, "asha", "member");
+    let member = chowk_token(&config, "asha", "member");
     let (status, body) = post(&host.base, "lobby", &member, "Through HAProxy").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
@@ -422,7 +408,7 @@ async fn a_scaffolded_plugin_builds_checks_and_runs_in_a_host() {
     .expect("chowk.toml");
     let config = dir.path().join("chowk.toml");
     let host = ChowkProcess::serve(&config);
-    let member = token(&config, "asha", "member");
+    let member = chowk_token(&config, "asha", "member");
     let (status, body) = post(&host.base, "lobby", &member, "Win the JACKPOT today").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["action"], "flag", "{body}");

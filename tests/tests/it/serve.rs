@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chowk_tests::servers::{chowk, ChowkProcess, NatsServer, RedisServer};
+use chowk_tests::servers::{chowk, chowk_token, ChowkProcess, NatsServer, RedisServer};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -42,13 +42,6 @@ fn write_config(dir: &Path, redis: &RedisServer, nats: &NatsServer) -> PathBuf {
     path
 }
 
-fn token(config: &Path, user: &str, role: &str) -> String {
-    let config = config.to_str().expect("utf-8 path");
-    let (ok, out, err) = chowk(&["token", "--config", config, "--user", user, "--role", role]);
-    assert!(ok, "chowk token failed: {err}");
-    out.trim().to_owned()
-}
-
 async fn post(http: &reqwest::Client, base: &str, path: &str, token: &str, body: Value) -> Value {
     let response = http
         .post(format!("{base}{path}"))
@@ -80,8 +73,8 @@ async fn sigkill_between_store_and_publish_loses_nothing() {
     let mut nats = NatsServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), &redis, &nats);
-    let admin = token(&config, "root", "admin");
-    let asha = token(&config, "asha", "member");
+    let admin = chowk_token(&config, "root", "admin");
+    let asha = chowk_token(&config, "asha", "member");
     let http = reqwest::Client::new();
 
     // NATS is down: the host stores and acknowledges, but cannot publish.
@@ -127,8 +120,8 @@ async fn sigterm_finishes_and_drains_the_relay() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), &redis, &nats);
-    let admin = token(&config, "root", "admin");
-    let asha = token(&config, "asha", "member");
+    let admin = chowk_token(&config, "root", "admin");
+    let asha = chowk_token(&config, "asha", "member");
     let watcher = async_nats::connect(nats.url()).await.expect("watcher");
     let mut sub = watcher
         .subscribe("chowk.room.lobby.messages")
@@ -178,7 +171,7 @@ async fn sighup_reloads_the_chain() {
         ),
     )
     .expect("write");
-    let admin = token(&config, "root", "admin");
+    let admin = chowk_token(&config, "root", "admin");
     let mut host = ChowkProcess::serve_logged(&config, &[]);
     let http = reqwest::Client::new();
     let url = format!("{}/v1/admin/plugins", host.base);
