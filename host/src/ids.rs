@@ -46,6 +46,43 @@ pub fn is_valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// The first character of `s` that stored text must not carry: control characters other than
+/// newline and tab (NUL, ESC and terminal escapes), and the bidirectional overrides and
+/// isolates (U+202A–U+202E, U+2066–U+2069) that make text display as something else.
+pub fn forbidden_char(s: &str) -> Option<char> {
+    s.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// Whether `s` shows nothing: only whitespace and invisible characters (zero-width spaces and
+/// joiners, direction marks, word joiners, the byte-order mark, soft hyphens, variation
+/// selectors).
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{00AD}'
+                    | '\u{034F}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{FE00}'..='\u{FE0F}'
+                    | '\u{FEFF}'
+            )
+    })
+}
+
+/// "must not contain …" for the character `forbidden_char` found.
+pub fn forbidden_message(c: char) -> String {
+    format!(
+        "must not contain control characters or bidirectional overrides (found U+{:04X})",
+        c as u32
+    )
+}
+
 /// A room id: 1 to 64 of `a-z`, `0-9`, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
@@ -176,6 +213,16 @@ mod tests {
             "client_id"
         );
         assert!(ClientId::new("a\u{7}").is_err());
+    }
+
+    #[test]
+    fn hidden_and_disguising_characters_are_found() {
+        assert_eq!(forbidden_char("ok\nfine\ttoo"), None);
+        assert_eq!(forbidden_char("nul\u{0}"), Some('\u{0}'));
+        assert_eq!(forbidden_char("\u{1b}[31mred"), Some('\u{1b}'));
+        assert_eq!(forbidden_char("abc\u{202E}cba"), Some('\u{202E}'));
+        assert!(is_blank(" \u{200B}\u{200D}\u{FEFF} "));
+        assert!(!is_blank("\u{1F468}\u{200D}\u{1F469}"));
     }
 
     #[test]

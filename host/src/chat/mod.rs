@@ -204,10 +204,16 @@ impl Chat {
     }
 
     fn check_text(&self, text: &str) -> Result<(), ChatError> {
-        if text.trim().is_empty() {
+        if crate::ids::is_blank(text) {
             return Err(ChatError::Invalid {
                 field: "text",
-                message: "must not be empty".into(),
+                message: "must not be empty (or only invisible characters)".into(),
+            });
+        }
+        if let Some(c) = crate::ids::forbidden_char(text) {
+            return Err(ChatError::Invalid {
+                field: "text",
+                message: crate::ids::forbidden_message(c),
             });
         }
         self.check_length(text)

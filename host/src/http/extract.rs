@@ -13,8 +13,10 @@ use super::AppState;
 use crate::auth::{AuthError, Identity, Role};
 use crate::codes::ErrorCode;
 
-/// A JSON body (`Content-Type: application/json`, unknown fields refused by the types). Bad
-/// bodies become typed errors; one over the limit says what the limit is.
+/// A JSON object body (`Content-Type: application/json`, unknown fields refused by the types).
+/// Bad bodies become typed errors: another content type is 415, a body over the limit says the
+/// limit, and valid JSON that is not an object (an array, a string) is refused — serde would
+/// otherwise read a struct from an array of its fields.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -25,10 +27,16 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for Json<T> {
         request: axum::extract::Request,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::new(
+                return Err(ApiError::new(
                     ErrorCode::BodyTooLarge,
                     format!(
                         "the request body is larger than the limit of {} bytes ([limits] body_bytes)",
@@ -36,9 +44,42 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for Json<T> {
                     ),
                 ))
             }
+            Err(rejection) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("body: {}", rejection.body_text()),
+                ))
+            }
+        };
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "body: expected a JSON object",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) => Err(rejection.into()),
         }
     }
+}
+
+/// `application/json`, or another `application/*+json` type.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// Path parameters.

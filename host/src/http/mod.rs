@@ -143,6 +143,7 @@ fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 /// The OpenAPI document (also served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = routes().1;
+    add_shared_errors(&mut doc);
     doc.paths.paths.insert(
         "/openapi.json".into(),
         utoipa::openapi::path::PathItem::new(
@@ -154,6 +155,63 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ),
     );
     doc
+}
+
+/// The answers every operation can give besides its own: 401 where a token is required, 400
+/// where it reads parameters or a body, 413 and 415 where it reads a JSON body, 404 where the
+/// path names something, 431 and 500 everywhere, and 503 where the store is used — added to
+/// each operation that does not list them already.
+fn add_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            };
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add("401", "unauthorized, invalid_token or token_expired");
+            }
+            let has_parameters = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            if op.request_body.is_some() || has_parameters {
+                add("400", "invalid_request or invalid_json");
+            }
+            if op.request_body.is_some() {
+                add("413", "body_too_large");
+                add("415", "unsupported_media_type");
+            }
+            if path.contains('{') {
+                add("404", "not_found");
+            }
+            add("431", "headers_too_large");
+            add("500", "internal");
+            if path.starts_with("/v1/") {
+                add("503", "unavailable (storage); retry after Retry-After");
+            }
+        }
+    }
 }
 
 /// The whole API with its layers.

@@ -317,6 +317,17 @@ fn validate_room(room: &NewRoom) -> Result<(), StoreError> {
         field: field.into(),
         message,
     };
+    for (field, text) in [("name", &room.name), ("description", &room.description)] {
+        if let Some(c) = crate::ids::forbidden_char(text) {
+            return Err(invalid(field, crate::ids::forbidden_message(c)));
+        }
+    }
+    if crate::ids::is_blank(&room.name) {
+        return Err(invalid(
+            "name",
+            "must not be empty (or only invisible characters)".into(),
+        ));
+    }
     let name = room.name.trim().chars().count();
     if !(1..=80).contains(&name) {
         return Err(invalid(

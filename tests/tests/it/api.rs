@@ -1029,6 +1029,121 @@ async fn error_texts_name_the_field_say_the_limit_and_leak_nothing() {
         .all(|x| x.get("points").is_none() && x.get("detail").is_none()));
 }
 
+/// Issue 12, item 6: hidden and disguising characters, invisible-only text, arrays where an
+/// object is required, `nbf`, public profile reads, and the statuses the document lists.
+#[tokio::test]
+async fn input_hygiene_and_documented_statuses() {
+    let api = api().await;
+    create_room(&api, "lobby", "open").await;
+    let asha = api.token("asha", Role::Member);
+    let admin = api.token("root", Role::Admin);
+    for (text, what) in [
+        ("nul\u{0}inside", "NUL"),
+        ("\u{1b}[31mred alert", "a terminal escape"),
+        ("evil \u{202E}gpj.exe", "a bidi override"),
+    ] {
+        let r = post(&api, "lobby", &asha, json!({ "text": text })).await;
+        expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+        assert_eq!(r.json["error"]["field"], "text", "{what}: {r:?}");
+    }
+    let r = post(
+        &api,
+        "lobby",
+        &asha,
+        json!({"text": "\u{200B}\u{200D}\u{FEFF} "}),
+    )
+    .await;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(message(&r).contains("must not be empty"), "{r:?}");
+    // Joiners inside real text (emoji sequences) are fine.
+    let r = post(
+        &api,
+        "lobby",
+        &asha,
+        json!({"text": "family \u{1F468}\u{200D}\u{1F469}"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+
+    let r = api
+        .call(
+            Method::POST,
+            "/v1/rooms",
+            Some(&admin),
+            Some(json!({"id": "escapes", "name": "Lobby\u{1b}[2J"})),
+        )
+        .await;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(r.json["error"]["field"], "name", "{r:?}");
+
+    // serde would read a struct from an array of its fields; the API wants an object.
+    let r = api
+        .send(
+            raw(Method::POST, "/v1/rooms/lobby/messages", &asha)
+                .header("content-type", "application/json")
+                .body(Body::from("[\"posted as an array\"]"))
+                .expect("request"),
+        )
+        .await;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(message(&r), "body: expected a JSON object");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let early = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "asha", "role": "member", "iat": now, "nbf": now + 3600, "exp": now + 7200}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign");
+    let r = post(&api, "lobby", &early, json!({"text": "from the future"})).await;
+    expect_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert!(message(&r).contains("nbf"), "{r:?}");
+
+    // Profiles are a public shop window: read without a token.
+    let r = api
+        .call(
+            Method::PUT,
+            "/v1/profiles/asha",
+            Some(&asha),
+            Some(json!({"display_name": "Asha", "business_name": "Asha Sarees"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = api.call(Method::GET, "/v1/profiles/asha", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["business_name"], "Asha Sarees");
+
+    // Every secured operation documents 401, every JSON body 415 and 413.
+    let doc = api
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let responses = &op["responses"];
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                assert!(responses.get("401").is_some(), "{method} {path}: no 401");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(
+                        responses.get(status).is_some(),
+                        "{method} {path}: no {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        doc["paths"]["/v1/profiles/{user}"]["get"]["security"].is_null(),
+        "profile reads are public"
+    );
+}
+
 /// Server-sent events read from a response body.
 struct Events {
     stream: axum::body::BodyDataStream,
