@@ -47,11 +47,11 @@ pub fn is_valid_name(s: &str) -> bool {
 }
 
 /// The first character of `s` that stored text must not carry: control characters other than
-/// newline and tab (NUL, ESC and terminal escapes), and the bidirectional overrides and
+/// line ends and tab (NUL, ESC and terminal escapes), and the bidirectional overrides and
 /// isolates (U+202A–U+202E, U+2066–U+2069) that make text display as something else.
 pub fn forbidden_char(s: &str) -> Option<char> {
     s.chars().find(|&c| {
-        (c.is_control() && c != '\n' && c != '\t')
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     })
 }
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn hidden_and_disguising_characters_are_found() {
-        assert_eq!(forbidden_char("ok\nfine\ttoo"), None);
+        assert_eq!(forbidden_char("ok\nfine\ttoo\r\n"), None);
         assert_eq!(forbidden_char("nul\u{0}"), Some('\u{0}'));
         assert_eq!(forbidden_char("\u{1b}[31mred"), Some('\u{1b}'));
         assert_eq!(forbidden_char("abc\u{202E}cba"), Some('\u{202E}'));

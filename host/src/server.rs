@@ -111,7 +111,16 @@ impl Server {
         let auth = Authority::new(secret.as_bytes(), config.auth.leeway_s)?;
         let clock = options.clock;
         let store = Arc::new(Store::open(config.redis.as_ref(), clock.clone())?);
-        bootstrap_rooms(&store, &config.bootstrap.rooms).await?;
+        // A bad room is a config error; an unreachable store is not a reason not to start
+        // (`/readyz` reports it): the rooms are then made in the background, once it answers.
+        let pending_rooms = match bootstrap_rooms(&store, &config.bootstrap.rooms).await {
+            Ok(()) => None,
+            Err(ServerError::Store(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, "bootstrap rooms not created yet; retrying in the background");
+                Some(config.bootstrap.rooms.clone())
+            }
+            Err(e) => return Err(e),
+        };
         let state: Arc<dyn PluginState> = match &*store {
             Store::Redis(redis) => Arc::new(redis.plugin_state(tokio::runtime::Handle::current())),
             Store::Memory(_) => Arc::new(MemoryState::new(clock.clone())),
@@ -142,6 +151,25 @@ impl Server {
         let live = LiveHub::new();
         let background = CancellationToken::new();
         let mut tasks = Vec::new();
+        if let Some(rooms) = pending_rooms {
+            let (store, stop) = (store.clone(), background.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    match bootstrap_rooms(&store, &rooms).await {
+                        Ok(()) => return,
+                        Err(ServerError::Store(e)) if e.is_transient() => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "bootstrap rooms not created");
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
         let relay = match (&nats, &config.nats) {
             (Some(client), Some(nats_config)) => {
                 Relay::new(store.clone(), client.clone(), nats_config)

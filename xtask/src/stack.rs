@@ -16,6 +16,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::packages;
 
+/// The file that marks a folder as the stack's own (safe to clear).
+const MARKER: &str = ".chowk-stack";
 /// The Sentinel name of the primary.
 const MASTER: &str = "chowk";
 /// The shipped HAProxy config; its `bind` and `server` lines get this stack's ports.
@@ -102,10 +104,24 @@ fn free_port() -> Result<u16> {
 /// Start the stack in `dir` and run until SIGINT/SIGTERM.
 pub fn run(dir: &Path) -> Result<()> {
     packages::ensure(&["redis-server", "nats-server", "haproxy"])?;
-    if dir.exists() {
+    // Clear only a folder a previous stack made (it holds the marker), or an empty one: never,
+    // say, `--dir .`.
+    let marker = dir.join(MARKER);
+    let empty = fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    if dir.exists() && !empty {
+        if !marker.is_file() {
+            bail!(
+                "{} is not empty and was not made by `cargo xtask stack`: pick another --dir",
+                dir.display()
+            );
+        }
         fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     fs::create_dir_all(dir)?;
+    fs::write(
+        &marker,
+        "made by `cargo xtask stack`; cleared by its next run\n",
+    )?;
     let dir = std::path::absolute(dir)?;
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {

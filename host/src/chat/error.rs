@@ -65,13 +65,15 @@ impl ChatError {
         }
     }
 
-    /// How long the caller should wait before retrying, ms: the plugin's figure (at least 1 s
-    /// when it gave none) for rate limits, 1 s for a transient store failure, else `None`.
+    /// How long the caller should wait before retrying, ms: the plugin's figure (1 s when a
+    /// rate limit gave none; any other rejection only when its plugin gave one, as a failing
+    /// plugin does), 1 s for a transient store failure, else `None`.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             ChatError::Rejected { rejection, .. } if self.code() == ErrorCode::RateLimited => {
                 Some(rejection.retry_after_ms.unwrap_or(1_000))
             }
+            ChatError::Rejected { rejection, .. } => rejection.retry_after_ms,
             ChatError::Store(e) if e.is_transient() => Some(1_000),
             ChatError::Chain(_) => Some(1_000),
             _ => None,

@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long)]
     nats: Option<String>,
     /// Folder of the built plugin components (`cargo xtask plugins` puts them in
-    /// `target/plugins/` of the repository). Default: `./target/plugins` if it exists.
+    /// `target/plugins/` of the repository). Default: `./target/plugins` (with a warning when
+    /// it holds no components yet).
     #[arg(long)]
     plugins_dir: Option<PathBuf>,
     /// Overwrite an existing `chowk.toml`.
@@ -61,15 +62,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", plugins_path.display()))?;
         true
     };
-    std::fs::write(&config_path, config_text(&args)?)
+    write_private(&config_path, &config_text(&args)?)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let config = config_path.display();
     println!("wrote {config}");
     if wrote_chain {
         println!("wrote {}", plugins_path.display());
     }
+    let rooms = if args.redis.is_some() || !args.sentinels.is_empty() {
+        format!("\n  chowk rooms create my-room --config {config}     (lobby is created at start)")
+    } else {
+        "\n  (rooms: add [[bootstrap.rooms]] entries; lobby is there already)".to_owned()
+    };
     println!(
-        "\nNext:\n  chowk rooms create my-room --config {config}     (lobby is created at start)\
+        "\nNext:{rooms}\
          \n  chowk serve --config {config}\
          \n  chowk token --config {config} --user asha --role member"
     );
@@ -91,12 +97,36 @@ fn plugins_dir(given: Option<&Path>) -> Result<PathBuf> {
     Ok(std::path::absolute(&dir).unwrap_or(dir))
 }
 
+/// Write `text` readable by its owner only (it holds the token secret).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
 /// The shipped chain with its components in `dir`.
 fn chain_for(dir: &Path) -> String {
-    DEFAULT_CHAIN.replace(
-        &format!("path = \"{SHIPPED_PLUGINS_DIR}/"),
-        &format!("path = \"{}/", dir.display()),
-    )
+    let mut chain = String::new();
+    for line in DEFAULT_CHAIN.lines() {
+        match line
+            .strip_prefix(&format!("path = \"{SHIPPED_PLUGINS_DIR}/"))
+            .and_then(|rest| rest.split_once('"'))
+        {
+            Some((file, comment)) => {
+                let path = dir.join(file);
+                chain.push_str(&format!(
+                    "path = {}{comment}",
+                    toml_string(&path.display().to_string())
+                ));
+            }
+            None => chain.push_str(line),
+        }
+        chain.push('\n');
+    }
+    chain
 }
 
 fn config_text(args: &Args) -> Result<String> {

@@ -11,13 +11,15 @@ use chowk_host::ids::is_valid_name;
 
 /// Write the crate `dir/name` and print what to do next.
 pub fn new_plugin(name: &str, dir: &Path) -> Result<ExitCode> {
-    if !is_valid_name(name) {
-        bail!("{name:?} is not a plugin name: use 1-64 of a-z, 0-9, _ and - (it is also the crate's and the component's name)");
+    if !is_valid_name(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        bail!("{name:?} is not a plugin name: start with a letter, then use a-z, 0-9, _ and - (64 at most; it is also the crate's and the component's name)");
     }
     let root = dir.join(name);
     if root.exists() {
         bail!("{} exists already", root.display());
     }
+    // `my-filter` → `MyFilterPlugin`: the suffix keeps it clear of the template's own names
+    // (`Config`, `Host`, `Message`, ...).
     let type_name: String = name
         .split(['-', '_'])
         .map(|w| {
@@ -26,6 +28,7 @@ pub fn new_plugin(name: &str, dir: &Path) -> Result<ExitCode> {
                 .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
                 .unwrap_or_default()
         })
+        .chain(["Plugin".to_owned()])
         .collect();
     let files: [(PathBuf, String); 3] = [
         (root.join("Cargo.toml"), cargo_toml(name)),

@@ -1,8 +1,7 @@
-//! The wire shapes every adapter shares: how a message looks to clients and subscribers
-//! ([`MessageView`], [`ModerationEvent`]) and the one error body ([`ErrorBody`]). HTTP, NATS
-//! ingest and the relay serialise these and nothing else, so a message or an error looks the
-//! same on every transport. Only adapters import this module; the core (chat, plugins, store)
-//! knows no JSON shapes.
+//! The wire shapes the adapters share: how a message looks to clients and subscribers
+//! ([`MessageView`], [`ModerationEvent`]) and the one error body ([`ErrorBody`]), so a message
+//! or an error looks the same over HTTP, SSE, NATS ingest and the relay. The core (chat,
+//! plugins, store) never imports this module; shapes only one adapter sends stay in it.
 
 mod error;
 mod message;

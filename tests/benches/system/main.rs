@@ -27,10 +27,41 @@ const BENCHES: [Bench; 5] = [
     ("reload", reload::run),
 ];
 
+/// Criterion's options that take a value (the value is not a filter).
+const VALUED: [&str; 14] = [
+    "--save-baseline",
+    "--baseline",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--profile-time",
+    "--output-format",
+    "--color",
+];
+
+/// The positional filter, skipping the values of criterion's options.
+fn filter(args: &[String]) -> Option<&String> {
+    let mut previous: Option<&str> = None;
+    for arg in args {
+        let is_value = previous.is_some_and(|p| VALUED.contains(&p));
+        if !arg.starts_with('-') && !is_value {
+            return Some(arg);
+        }
+        previous = Some(arg);
+    }
+    None
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let benching = args.iter().any(|a| a == "--bench");
-    let filter = args.iter().find(|a| !a.starts_with('-'));
+    let filter = filter(&args);
     for (name, run) in BENCHES {
         if filter.is_none_or(|f| name.contains(f.as_str()) || f.starts_with(name)) {
             run(benching);

@@ -89,11 +89,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   end
   return tonumber(ARGV[1])
 end
-local ok, n = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
-if not ok then
+local value = redis.call('GET', KEYS[1])
+if not string.match(value, '^%-?%d+$') then
   return redis.error_reply('NOTINTEGER the value is not an integer')
 end
-return n
+return redis.call('INCRBY', KEYS[1], ARGV[1])
 "#,
     )
 });
