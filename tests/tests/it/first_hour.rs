@@ -250,15 +250,17 @@ fn alive(pid: u32) -> bool {
 async fn the_stack_serves_a_host_through_haproxy_and_stops_on_sigint() {
     let dir = tempfile::tempdir().expect("temp dir");
     let stack_dir = dir.path().join("stack");
-    let mut stack = Command::new(xtask())
-        .args(["stack", "--dir", utf8(&stack_dir)])
-        .current_dir(chowk_tests::repo_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start cargo xtask stack");
-    let stdout = stack.stdout.take().expect("piped");
+    let mut stack = Stack(
+        Command::new(xtask())
+            .args(["stack", "--dir", utf8(&stack_dir)])
+            .current_dir(chowk_tests::repo_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cargo xtask stack"),
+    );
+    let stdout = stack.0.stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -319,13 +321,13 @@ async fn the_stack_serves_a_host_through_haproxy_and_stops_on_sigint() {
     drop(host);
 
     let status = Command::new("kill")
-        .args(["-INT", &stack.id().to_string()])
+        .args(["-INT", &stack.0.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(exit) = stack.try_wait().expect("wait") {
+        if let Some(exit) = stack.0.try_wait().expect("wait") {
             break exit;
         }
         assert!(
@@ -337,6 +339,27 @@ async fn the_stack_serves_a_host_through_haproxy_and_stops_on_sigint() {
     assert!(exit.success(), "stack exit: {exit}");
     let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// The running `cargo xtask stack`: stopped with SIGINT (so it stops what it started) when a
+/// failing test ends before it does.
+struct Stack(std::process::Child);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Restores the plugins workspace (the scaffolded crate, `Cargo.toml`, `Cargo.lock`) however the
