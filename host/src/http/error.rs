@@ -134,13 +134,11 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// What `axum::Json::from_bytes` refuses (the `Json` extractor answers the content type and
+/// the size limit itself, before parsing).
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match &r {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "send the body as JSON with Content-Type: application/json",
-            ),
             JsonRejection::JsonSyntaxError(_) => ApiError::new(
                 ErrorCode::InvalidJson,
                 format!(
@@ -151,10 +149,6 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(_) => ApiError::new(
                 ErrorCode::InvalidRequest,
                 format!("body: {}", inner_message(&r)),
-            ),
-            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                ErrorCode::BodyTooLarge,
-                "request body is larger than the configured limit",
             ),
             _ => ApiError::new(ErrorCode::InvalidRequest, r.body_text()),
         }
