@@ -41,6 +41,9 @@ enum Command {
     /// Run JSON lines `{"text", "sender"?, "room"?, "label"?, "sent_at"?}` through a chain and
     /// print one JSON decision per line; a summary goes to stderr.
     Eval(cli::eval::Args),
+    /// Train the spam classifier's model from labelled corpora and moderators' decisions; write
+    /// it only if it is not worse on the held-out set.
+    Train(cli::train::Args),
     /// Work with plugin components and chains (`chowk plugins publish` for a fleet).
     #[command(subcommand, visible_alias = "plugins")]
     Plugin(cli::plugin::Command),
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Rooms(cmd) => cli::rooms::run(cmd),
         Command::Token(args) => cli::token::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Train(args) => cli::train::run(args),
         Command::Plugin(cmd) => cli::plugin::run(cmd),
     };
     match result {

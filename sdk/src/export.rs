@@ -6,7 +6,9 @@
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "chowk:plugin/filter@0.1.0",
+        world: "chowk:plugin/filter@0.2.0",
+        // 0.2.0 uses 0.1.0's interfaces: generate those too.
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_filter",
         default_bindings_module: "::chowk_sdk::wit",
@@ -24,7 +26,7 @@ pub mod __rt {
 
     #[cfg(target_arch = "wasm32")]
     mod wasm {
-        use super::super::wit::chowk::plugin::{clock, kv, log, types as w};
+        use super::super::wit::chowk::plugin0_1_0::{clock, kv, log, types as w};
         use crate::{Host, HostApi, Level, Message, Plugin, StateError, Verdict};
 
         /// The host as seen from inside a component: every call goes through the WIT imports.
@@ -121,7 +123,7 @@ macro_rules! export_plugin {
 
             struct Exports;
 
-            impl $crate::wit::exports::chowk::plugin::guest::Guest for Exports {
+            impl $crate::wit::exports::chowk::plugin0_1_0::guest::Guest for Exports {
                 fn init(
                     config: ::std::string::String,
                 ) -> ::std::result::Result<(), ::std::string::String> {
@@ -133,8 +135,8 @@ macro_rules! export_plugin {
                 }
 
                 fn check(
-                    message: $crate::wit::chowk::plugin::types::Message,
-                ) -> $crate::wit::chowk::plugin::types::Verdict {
+                    message: $crate::wit::chowk::plugin0_1_0::types::Message,
+                ) -> $crate::wit::chowk::plugin0_1_0::types::Verdict {
                     PLUGIN.with(|slot| match slot.get() {
                         ::std::option::Option::Some(plugin) => $crate::__rt::check(plugin, message),
                         ::std::option::Option::None => {

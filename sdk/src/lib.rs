@@ -30,6 +30,8 @@
 // The generated bindings name this crate by its external path, `::chowk_sdk`.
 extern crate self as chowk_sdk;
 
+pub mod assets;
+pub mod classifier;
 mod export;
 mod host;
 mod plugin;

@@ -162,6 +162,17 @@ impl<P: Plugin> TestPlugin<P> {
         })
     }
 
+    /// Initialise the plugin as the host would, with these assets readable through
+    /// [`crate::assets::read`] (as `assets = { name = "file" }` in `plugins.toml` does).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_assets(
+        config: serde_json::Value,
+        assets: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Result<Self, String> {
+        let assets = assets.into_iter().collect();
+        crate::assets::with_native(assets, || Self::new(config))
+    }
+
     /// Initialise the plugin with an empty config (`{}`): its defaults.
     pub fn with_defaults() -> Result<Self, String> {
         Self::new(serde_json::json!({}))

@@ -87,8 +87,10 @@ fn sync_workspace(root: &Path) -> Result<()> {
             .with_context(|| format!("writing {}", manifest.display()))?;
     }
     let lock = fs::read_to_string(root.join("plugins/Cargo.lock")).unwrap_or_default();
+    let fixtures = crate_dirs(&root.join("plugins/hostile"))?;
     let unlocked = members
         .iter()
+        .chain(&fixtures)
         .filter(|m| !m.contains('*'))
         .any(|m| !lock.contains(&format!("name = \"{m}\"")));
     if unlocked {

@@ -172,8 +172,9 @@ impl Chat {
         self.judge(message).await
     }
 
-    /// Approve (visible to everyone, relayed) or remove a flagged message; `NotFound` if it is
-    /// not waiting for a decision. The caller has checked the moderator's access.
+    /// Approve a flagged message (visible to everyone, relayed) or remove any stored message;
+    /// either decision is kept as a training label for `chowk train`. `NotFound` if there is
+    /// nothing to decide. The caller has checked the moderator's access.
     pub async fn moderate(
         &self,
         room: &RoomId,

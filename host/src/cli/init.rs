@@ -1,5 +1,6 @@
 //! `chowk init`: write a working `chowk.toml` (a random secret, the chosen store and bus, a
-//! `lobby` bootstrap room) and, if there is none, a `plugins.toml` with the shipped chain.
+//! `lobby` bootstrap room) and, if there is none, a `plugins.toml` with the shipped chain and
+//! the shipped spam model it reads (`models/sme.bin`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,11 @@ use chowk_host::server::random_secret;
 
 /// The shipped chain; its component paths are rewritten to `--plugins-dir`.
 const DEFAULT_CHAIN: &str = include_str!("../../../plugins.toml");
+/// The shipped spam model, written beside the chain as `models/sme.bin` (the operator's own
+/// copy, which `chowk train` replaces).
+const DEFAULT_MODEL: &[u8] = include_bytes!("../../../models/sme.bin");
+/// Where the shipped chain expects the model, relative to `plugins.toml`.
+const MODEL_PATH: &str = "models/sme.bin";
 /// Where the shipped chain expects the components (relative to the repository).
 const SHIPPED_PLUGINS_DIR: &str = "target/plugins";
 
@@ -60,6 +66,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let dir = plugins_dir(args.plugins_dir.as_deref())?;
         std::fs::write(&plugins_path, chain_for(&dir))
             .with_context(|| format!("cannot write {}", plugins_path.display()))?;
+        let model = args.dir.join(MODEL_PATH);
+        if !model.exists() {
+            if let Some(parent) = model.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(&model, DEFAULT_MODEL)
+                .with_context(|| format!("cannot write {}", model.display()))?;
+            println!(
+                "wrote {} (the spam model; retrain it with `chowk train`)",
+                model.display()
+            );
+        }
         true
     };
     write_private(&config_path, &config_text(&args)?)

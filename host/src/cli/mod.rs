@@ -7,3 +7,4 @@ pub mod rooms;
 pub mod scaffold;
 pub mod serve;
 pub mod token;
+pub mod train;

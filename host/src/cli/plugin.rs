@@ -1,6 +1,6 @@
 //! `chowk plugin new NAME`: scaffold a plugin crate (`scaffold.rs`).
 //! `chowk plugin check FILE.wasm`: compile a component, check it against the contract, start it
-//! with a config, and print what it imports and exports. `chowk plugins publish`: upload a chain
+//! with a config and assets, and print what it imports and exports. `chowk plugins publish`: upload a chain
 //! to NATS for a fleet (`[plugins] source = "nats"`).
 
 use std::path::PathBuf;
@@ -22,6 +22,10 @@ pub enum Command {
         /// Config (JSON) to call `init` with.
         #[arg(long, default_value = "{}")]
         config: String,
+        /// An asset the plugin reads, as `NAME=PATH` (repeatable), like `assets` in
+        /// `plugins.toml`.
+        #[arg(long = "asset")]
+        assets: Vec<String>,
     },
     /// Scaffold a new Rust plugin crate (source, native tests, README, manifest snippet).
     New {
@@ -46,7 +50,11 @@ pub enum Command {
 /// Run a `plugin` subcommand.
 pub fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Check { file, config } => check(file, config),
+        Command::Check {
+            file,
+            config,
+            assets,
+        } => check(file, config, &assets),
         Command::New { name, dir } => super::scaffold::new_plugin(&name, &dir),
         Command::Publish { plugins, config } => publish(plugins, config),
     }
@@ -76,8 +84,17 @@ fn publish(plugins: PathBuf, config: Option<PathBuf>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(file: PathBuf, config: String) -> Result<ExitCode> {
+fn check(file: PathBuf, config: String, assets: &[String]) -> Result<ExitCode> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut named = std::collections::BTreeMap::new();
+    for asset in assets {
+        let (name, path) = asset
+            .split_once('=')
+            .with_context(|| format!("--asset {asset:?}: expected NAME=PATH"))?;
+        let data =
+            std::fs::read(path).with_context(|| format!("--asset {name}: reading {path}"))?;
+        named.insert(name.to_owned(), Arc::new(data));
+    }
     let engine = PluginEngine::new(EngineOptions::default())?;
     let (component, hash) = engine.compile(&bytes)?;
     let info = match check_contract(engine.engine(), &component) {
@@ -102,6 +119,7 @@ fn check(file: PathBuf, config: String) -> Result<ExitCode> {
         hash.clone(),
         config,
         limits,
+        Arc::new(named),
         state,
         clock,
     ) {

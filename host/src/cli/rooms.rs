@@ -70,7 +70,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
     runtime.block_on(rooms(command))
 }
 
-async fn open(config: Option<&std::path::Path>) -> Result<Store> {
+pub(crate) async fn open(config: Option<&std::path::Path>) -> Result<Store> {
     let config = Config::from_env_and_file(config)?;
     let Some(redis) = &config.redis else {
         bail!(

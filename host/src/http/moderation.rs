@@ -35,7 +35,8 @@ pub struct Queue {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decide {
-    /// `approve` (visible to everyone, relayed) or `remove` (deleted).
+    /// `approve` a flagged message (visible to everyone, relayed) or `remove` any message
+    /// (deleted). Both are kept as training labels for the spam classifier (`chowk train`).
     pub decision: Decision,
 }
 
@@ -62,10 +63,11 @@ pub async fn queue(
     }))
 }
 
-/// Approve or remove a flagged message (moderators only).
+/// Approve a flagged message, or remove any message (moderators only). The decision and the
+/// text are kept as a training label for the spam classifier (`chowk train`).
 #[utoipa::path(post, path = "/v1/rooms/{room}/moderation/{id}", tag = "moderation", security(("bearer" = [])),
     params(("room" = String, Path), ("id" = String, Path, description = "Message id")), request_body = Decide,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, description = "not waiting for a decision", body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, description = "no such message, or (approve) not flagged", body = ErrorBody)))]
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::breaker::{Breaker, BreakerStatus};
 use super::decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};
+use super::files::PluginFiles;
 use super::latency::{Latency, Percentiles};
 use super::manifest::{ChainSpec, Manifest, ManifestError, Mode, OnError, PluginSpec};
 use super::runtime::{
@@ -67,6 +68,17 @@ pub enum PluginLoadError {
     /// Not a valid component.
     #[error("{0}")]
     Compile(String),
+    /// An asset file exceeds [`super::manifest::MAX_ASSET_BYTES`].
+    #[error(
+        "asset {name:?} is {bytes} bytes; assets may be at most {} bytes",
+        super::manifest::MAX_ASSET_BYTES
+    )]
+    AssetTooLarge {
+        /// The asset's name.
+        name: String,
+        /// Its size.
+        bytes: u64,
+    },
     /// Does not fit the contract.
     #[error(transparent)]
     Contract(#[from] ContractError),
@@ -169,19 +181,18 @@ impl Chain {
         generation: u64,
     ) -> Result<Chain, LoadError> {
         Self::build(ctx, manifest, generation, |spec| {
-            let path = Manifest::component_path(base, spec);
-            std::fs::read(&path).map_err(|error| PluginLoadError::Read { path, error })
+            PluginFiles::read(base, spec)
         })
     }
 
-    /// Build a chain whose components' bytes come from `component` (files, or a fleet's
+    /// Build a chain whose components' and assets' bytes come from `files` (files, or a fleet's
     /// object store). Compilation is cached by content hash, so unchanged components cost
     /// only instantiation and `init`. Fails as a whole if any plugin fails.
     pub fn build(
         ctx: &ChainContext,
         manifest: &Manifest,
         generation: u64,
-        component: impl Fn(&PluginSpec) -> Result<Vec<u8>, PluginLoadError>,
+        files: impl Fn(&PluginSpec) -> Result<PluginFiles, PluginLoadError>,
     ) -> Result<Chain, LoadError> {
         let engine = &*ctx.engine;
         let mut plugins = Vec::with_capacity(manifest.plugins.len());
@@ -190,9 +201,9 @@ impl Chain {
                 plugin: spec.name.clone(),
                 reason,
             };
-            let bytes = component(spec).map_err(fail)?;
+            let files = files(spec).map_err(fail)?;
             let (component, hash) = engine
-                .compile(&bytes)
+                .compile(&files.component)
                 .map_err(|e| fail(PluginLoadError::Compile(e.0)))?;
             check_contract(engine.engine(), &component).map_err(|e| fail(e.into()))?;
             let limits = PluginLimits {
@@ -208,6 +219,7 @@ impl Chain {
                 hash,
                 spec.config_json(),
                 limits,
+                files.assets,
                 ctx.state.clone(),
                 ctx.clock.clone(),
             )

@@ -1,13 +1,13 @@
-//! Fleet reload over NATS JetStream: `chowk plugins publish` uploads every component to the
-//! object store `chowk_components`, named by content hash (`<sha256>.wasm`, uploaded once), and
-//! the manifest, its paths rewritten to those names, to key `chain` of the KV bucket
-//! `chowk_plugins`. Hosts with `[plugins] source = "nats"` load the current entry at start and
+//! Fleet reload over NATS JetStream: `chowk plugins publish` uploads every component and asset
+//! to the object store `chowk_components`, named by content hash (`<sha256>.wasm` and
+//! `<sha256>.asset`, uploaded once), and the manifest, its paths rewritten to those names, to
+//! key `chain` of the KV bucket `chowk_plugins`. Hosts with `[plugins] source = "nats"` load the current entry at start and
 //! watch the key; each new revision is fetched (components they already hold are not fetched
 //! again) and applied through the [`Reloader`], with the KV revision as the chain generation,
 //! so every host of a fleet reports the same generation for the same chain. A host that cannot
 //! load a revision keeps its chain and reports the failure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::chain::LoadError;
+use super::files::PluginFiles;
 use super::manifest::Manifest;
 use super::reload::{ChainSource, ReloadFailure, ReloadOutcome, Reloader};
 
@@ -52,7 +53,7 @@ fn nats(e: impl std::fmt::Display) -> FleetError {
 pub struct Published {
     /// The KV revision, which hosts use as the chain generation.
     pub revision: u64,
-    /// Components uploaded now.
+    /// Components and assets uploaded now (the others were already there).
     pub uploaded: usize,
     /// Components in the chain.
     pub components: usize,
@@ -113,6 +114,27 @@ impl Buckets {
     }
 }
 
+/// File extension of a component in the object store.
+const COMPONENT_EXT: &str = "wasm";
+/// File extension of an asset in the object store.
+const ASSET_EXT: &str = "asset";
+
+impl Buckets {
+    /// Upload `bytes` as `<sha256>.<ext>` unless it is already there; the name, and whether it
+    /// was uploaded now.
+    async fn upload(&self, bytes: &[u8], ext: &str) -> Result<(String, bool), FleetError> {
+        let name = format!("{}.{ext}", hex::encode(Sha256::digest(bytes)));
+        if self.objects.info(&name).await.is_ok() {
+            return Ok((name, false));
+        }
+        self.objects
+            .put(name.as_str(), &mut &bytes[..])
+            .await
+            .map_err(nats)?;
+        Ok((name, true))
+    }
+}
+
 /// Publish the chain of the manifest at `path`: validate it, upload missing components, then
 /// put the rewritten manifest (the step that hosts react to).
 pub async fn publish(client: &async_nats::Client, path: &Path) -> Result<Published, FleetError> {
@@ -130,21 +152,23 @@ pub async fn publish(client: &async_nats::Client, path: &Path) -> Result<Publish
         .unwrap_or_default();
     let mut rewritten = Vec::with_capacity(plugins.len());
     for (spec, mut entry) in source.manifest.plugins.iter().zip(plugins) {
-        let bytes = source
-            .components
+        let files = source
+            .files
             .get(&spec.name)
             .ok_or_else(|| FleetError::Published(format!("{}: no component", spec.name)))?;
-        let name = format!("{}.wasm", hex::encode(Sha256::digest(bytes.as_slice())));
-        if buckets.objects.info(&name).await.is_err() {
-            buckets
-                .objects
-                .put(name.as_str(), &mut bytes.as_slice())
-                .await
-                .map_err(nats)?;
-            uploaded += 1;
+        let (name, fresh) = buckets.upload(&files.component, COMPONENT_EXT).await?;
+        uploaded += usize::from(fresh);
+        let mut assets = toml::Table::new();
+        for (asset, bytes) in files.assets.iter() {
+            let (name, fresh) = buckets.upload(bytes, ASSET_EXT).await?;
+            uploaded += usize::from(fresh);
+            assets.insert(asset.clone(), toml::Value::String(name));
         }
         if let Some(t) = entry.as_table_mut() {
             t.insert("path".into(), toml::Value::String(name));
+            if !assets.is_empty() {
+                t.insert("assets".into(), toml::Value::Table(assets));
+            }
         }
         rewritten.push(entry);
     }
@@ -162,11 +186,11 @@ pub async fn publish(client: &async_nats::Client, path: &Path) -> Result<Publish
     })
 }
 
-/// A host's view of the published chain, with the components it has fetched so far.
+/// A host's view of the published chain, with the components and assets it has fetched so far.
 #[derive(Debug)]
 pub struct Fleet {
     buckets: Buckets,
-    components: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    objects: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
 impl Fleet {
@@ -174,7 +198,7 @@ impl Fleet {
     pub async fn connect(client: &async_nats::Client) -> Result<Fleet, FleetError> {
         Ok(Fleet {
             buckets: Buckets::open(client).await?,
-            components: Mutex::default(),
+            objects: Mutex::default(),
         })
     }
 
@@ -194,45 +218,69 @@ impl Fleet {
         let manifest_text = String::from_utf8(value.to_vec())
             .map_err(|_| FleetError::Published("manifest is not UTF-8".into()))?;
         let manifest = Manifest::parse(&manifest_text).map_err(LoadError::from)?;
-        let mut components = HashMap::new();
+        let mut files = HashMap::new();
         for spec in &manifest.plugins {
             let name = spec.path.to_string_lossy().into_owned();
-            let held = self
-                .components
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&name)
-                .cloned();
-            let bytes = match held {
-                Some(bytes) => bytes,
-                None => {
-                    let mut object = self.buckets.objects.get(&name).await.map_err(|e| {
-                        FleetError::Published(format!("{}: component {name}: {e}", spec.name))
-                    })?;
-                    let mut bytes = Vec::new();
-                    object.read_to_end(&mut bytes).await.map_err(nats)?;
-                    let hash = format!("{}.wasm", hex::encode(Sha256::digest(&bytes)));
-                    if hash != name {
-                        return Err(FleetError::Published(format!(
-                            "{}: component {name} has content {hash}",
-                            spec.name
-                        )));
-                    }
-                    let bytes = Arc::new(bytes);
-                    self.components
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(name, bytes.clone());
-                    bytes
-                }
-            };
-            components.insert(spec.name.clone(), bytes);
+            let component = self.object(&spec.name, &name, COMPONENT_EXT).await?;
+            let mut assets = BTreeMap::new();
+            for (asset, path) in &spec.assets {
+                let name = path.to_string_lossy().into_owned();
+                assets.insert(
+                    asset.clone(),
+                    self.object(&spec.name, &name, ASSET_EXT).await?,
+                );
+            }
+            files.insert(
+                spec.name.clone(),
+                PluginFiles {
+                    component,
+                    assets: Arc::new(assets),
+                },
+            );
         }
         Ok(ChainSource {
             manifest_text,
             manifest,
-            components,
+            files,
         })
+    }
+
+    /// One published object, from those already held or fetched and checked against its name.
+    async fn object(
+        &self,
+        plugin: &str,
+        name: &str,
+        ext: &str,
+    ) -> Result<Arc<Vec<u8>>, FleetError> {
+        let held = self
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        if let Some(bytes) = held {
+            return Ok(bytes);
+        }
+        let mut object = self
+            .buckets
+            .objects
+            .get(name)
+            .await
+            .map_err(|e| FleetError::Published(format!("{plugin}: {name}: {e}")))?;
+        let mut bytes = Vec::new();
+        object.read_to_end(&mut bytes).await.map_err(nats)?;
+        let hash = format!("{}.{ext}", hex::encode(Sha256::digest(&bytes)));
+        if hash != name {
+            return Err(FleetError::Published(format!(
+                "{plugin}: {name} has content {hash}"
+            )));
+        }
+        let bytes = Arc::new(bytes);
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), bytes.clone());
+        Ok(bytes)
     }
 
     /// Fetch the current revision and apply it (admin reload in fleet mode).

@@ -2,7 +2,7 @@
 //! policy and config. Parsing is strict: unknown keys, out-of-range limits and duplicate names
 //! are errors that name the key (and, for syntax and unknown keys, the line).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -15,6 +15,10 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const MAX_MEMORY_MB: u64 = 256;
 /// Largest per-call deadline, in ms.
 pub const MAX_DEADLINE_MS: u64 = 10_000;
+/// Most assets one plugin may name.
+pub const MAX_ASSETS: usize = 16;
+/// Largest asset file, in bytes (models and lists, not media).
+pub const MAX_ASSET_BYTES: u64 = 16 << 20;
 
 /// A parsed and validated `plugins.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -81,6 +85,11 @@ pub struct PluginSpec {
     /// When repeated failures disable the plugin.
     #[serde(default)]
     pub breaker: BreakerSpec,
+    /// Read-only files handed to the plugin by name (`assets = { model = "models/sme.bin" }`),
+    /// paths relative to the manifest's folder. The plugin reads them through the
+    /// `chowk:plugin/assets` import; changing one reloads the chain like changing a component.
+    #[serde(default)]
+    pub assets: BTreeMap<String, PathBuf>,
     /// The plugin's own configuration, passed to its `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
@@ -269,17 +278,43 @@ impl Manifest {
                     format!("{bad:?} is not a room id ([a-z0-9_-]{{1,64}}) or \"*\""),
                 );
             }
+            if p.assets.len() > MAX_ASSETS {
+                return invalid(
+                    key("assets"),
+                    format!("at most {MAX_ASSETS} assets, got {}", p.assets.len()),
+                );
+            }
+            if let Some(bad) = p.assets.keys().find(|n| !is_valid_name(n)) {
+                return invalid(
+                    key("assets"),
+                    format!("asset name {bad:?} must match [a-z0-9_-]{{1,64}}"),
+                );
+            }
         }
         Ok(())
     }
 
     /// Resolve a plugin's component path against the manifest's folder.
     pub fn component_path(base: &Path, spec: &PluginSpec) -> PathBuf {
-        if spec.path.is_absolute() {
-            spec.path.clone()
-        } else {
-            base.join(&spec.path)
-        }
+        resolve(base, &spec.path)
+    }
+
+    /// Resolve a plugin's asset paths against the manifest's folder, by asset name.
+    pub fn asset_paths<'a>(
+        base: &'a Path,
+        spec: &'a PluginSpec,
+    ) -> impl Iterator<Item = (&'a str, PathBuf)> + 'a {
+        spec.assets
+            .iter()
+            .map(move |(name, path)| (name.as_str(), resolve(base, path)))
+    }
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
     }
 }
 
@@ -311,6 +346,21 @@ mod tests {
         assert!(p.applies_to("anything"));
         assert_eq!(p.config_json(), "{}");
         assert_eq!(m.chain, ChainSpec::default());
+    }
+
+    #[test]
+    fn assets_are_named_and_bounded() {
+        let m = Manifest::parse(
+            "version = 1\n[[plugins]]\nname = \"a\"\npath = \"a.wasm\"\nassets = { model = \"m.bin\" }\n",
+        )
+        .expect("valid");
+        let paths: Vec<_> = Manifest::asset_paths(Path::new("/x"), &m.plugins[0]).collect();
+        assert_eq!(paths, [("model", PathBuf::from("/x/m.bin"))]);
+        let err = Manifest::parse(
+            "version = 1\n[[plugins]]\nname = \"a\"\npath = \"a.wasm\"\nassets = { \"Bad Name\" = \"m.bin\" }\n",
+        )
+        .expect_err("refused");
+        assert!(err.to_string().starts_with("plugins[0].assets: "), "{err}");
     }
 
     #[test]

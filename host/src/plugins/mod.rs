@@ -1,5 +1,6 @@
 //! The plugin chain: `plugins.toml` ([`manifest`]), the sandbox that runs components
 //! ([`runtime`]), per-plugin key-value state ([`state`]), the circuit breaker ([`breaker`]), and
+//! the files a plugin is built from ([`files`]: component and assets), and
 //! the chain that turns plugin verdicts into one [`Decision`] ([`chain`]), with per-plugin
 //! call latency ([`latency`]); hot reload builds and swaps whole chains ([`reload`]) when the
 //! files change ([`watch`]) or a fleet's published chain does ([`fleet`]).
@@ -7,6 +8,7 @@
 pub mod breaker;
 pub mod chain;
 pub mod decision;
+pub mod files;
 pub mod fleet;
 pub mod latency;
 pub mod manifest;

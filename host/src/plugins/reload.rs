@@ -1,8 +1,9 @@
 //! Hot reload: build a new chain off the request path and swap it in whole.
 //!
-//! A [`ChainSource`] is a manifest and the bytes of every component it names (read from files,
-//! or fetched from NATS in fleet mode). [`Reloader::apply`] fingerprints it (manifest text plus
-//! each component's SHA-256); an unchanged fingerprint is a no-op. Otherwise it builds the new
+//! A [`ChainSource`] is a manifest and the bytes of every component and asset it names (read
+//! from files, or fetched from NATS in fleet mode). [`Reloader::apply`] fingerprints it
+//! (manifest text plus each component's and asset's SHA-256); an unchanged fingerprint is a
+//! no-op. Otherwise it builds the new
 //! chain — compiling only components whose hash the engine has not seen, pre-instantiating and
 //! calling `init` with the new config — and only when every step succeeded swaps it into the
 //! live [`ArcSwap`] with the next generation. Any failure keeps the old chain serving and is
@@ -19,21 +20,23 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::chain::{Chain, ChainContext, LoadError, PluginLoadError};
+use super::files::PluginFiles;
 use super::manifest::Manifest;
 
-/// A manifest and its components' bytes, by plugin name.
+/// A manifest and the files (component and assets) of every plugin it names, by plugin name.
 #[derive(Debug, Clone)]
 pub struct ChainSource {
     /// The manifest text.
     pub manifest_text: String,
     /// The parsed manifest.
     pub manifest: Manifest,
-    /// Component bytes by plugin name.
-    pub components: HashMap<String, Arc<Vec<u8>>>,
+    /// Each plugin's component and assets, by plugin name.
+    pub files: HashMap<String, PluginFiles>,
 }
 
 impl ChainSource {
-    /// Read `plugins.toml` at `path` and every component it names (paths relative to it).
+    /// Read `plugins.toml` at `path` and every component and asset it names (paths relative
+    /// to it).
     pub fn from_file(path: &Path) -> Result<ChainSource, LoadError> {
         let manifest_text = std::fs::read_to_string(path).map_err(|error| {
             LoadError::Manifest(super::ManifestError::Read {
@@ -43,43 +46,44 @@ impl ChainSource {
         })?;
         let manifest = Manifest::parse(&manifest_text)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut components = HashMap::new();
+        let mut files = HashMap::new();
         for spec in &manifest.plugins {
-            let file = Manifest::component_path(base, spec);
-            let bytes = std::fs::read(&file).map_err(|error| LoadError::Plugin {
+            let read = PluginFiles::read(base, spec).map_err(|reason| LoadError::Plugin {
                 plugin: spec.name.clone(),
-                reason: PluginLoadError::Read {
-                    path: file.clone(),
-                    error,
-                },
+                reason,
             })?;
-            components.insert(spec.name.clone(), Arc::new(bytes));
+            files.insert(spec.name.clone(), read);
         }
         Ok(ChainSource {
             manifest_text,
             manifest,
-            components,
+            files,
         })
     }
 
-    /// The component files a manifest at `path` names (what a file watcher must watch).
-    pub fn component_paths(path: &Path, manifest: &Manifest) -> Vec<PathBuf> {
+    /// The component and asset files a manifest at `path` names (what a file watcher must
+    /// watch).
+    pub fn watched_paths(path: &Path, manifest: &Manifest) -> Vec<PathBuf> {
         let base = path.parent().unwrap_or(Path::new("."));
         manifest
             .plugins
             .iter()
-            .map(|spec| Manifest::component_path(base, spec))
+            .flat_map(|spec| {
+                std::iter::once(Manifest::component_path(base, spec))
+                    .chain(Manifest::asset_paths(base, spec).map(|(_, p)| p))
+            })
             .collect()
     }
 
-    /// SHA-256 over the manifest text and every component's content hash, in chain order.
+    /// SHA-256 over the manifest text and every plugin's component and asset hashes, in chain
+    /// order.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.manifest_text.as_bytes());
         for spec in &self.manifest.plugins {
             h.update(spec.name.as_bytes());
-            if let Some(bytes) = self.components.get(&spec.name) {
-                h.update(Sha256::digest(bytes.as_slice()));
+            if let Some(files) = self.files.get(&spec.name) {
+                h.update(files.content_hash().as_bytes());
             }
         }
         hex::encode(h.finalize())
@@ -88,9 +92,9 @@ impl ChainSource {
     /// Build the chain this source describes.
     pub fn build(&self, ctx: &ChainContext, generation: u64) -> Result<Chain, LoadError> {
         Chain::build(ctx, &self.manifest, generation, |spec| {
-            self.components
+            self.files
                 .get(&spec.name)
-                .map(|b| b.as_slice().to_vec())
+                .cloned()
                 .ok_or_else(|| PluginLoadError::Compile("component missing from the source".into()))
         })
     }

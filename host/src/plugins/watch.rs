@@ -30,7 +30,7 @@ fn watched_files(manifest: &Path) -> (HashSet<PathBuf>, HashSet<PathBuf>) {
     let mut files = HashSet::from([absolute(manifest)]);
     if let Ok(m) = Manifest::load(manifest) {
         files.extend(
-            ChainSource::component_paths(manifest, &m)
+            ChainSource::watched_paths(manifest, &m)
                 .iter()
                 .map(|p| absolute(p)),
         );

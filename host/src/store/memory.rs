@@ -7,8 +7,8 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::model::{
-    parse_id, Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, StoredMessage,
-    Viewer,
+    parse_id, Appended, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
+    StoredMessage, Viewer, MAX_LABELS,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
@@ -29,6 +29,7 @@ struct RoomState {
     client_ids: HashMap<(String, String), (String, u64)>,
     relayed: Option<String>,
     approved: Vec<String>,
+    labels: std::collections::VecDeque<Label>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +80,7 @@ impl MemoryStore {
                 client_ids: HashMap::new(),
                 relayed: None,
                 approved: Vec::new(),
+                labels: Default::default(),
             },
         );
         Ok(room)
@@ -236,23 +238,33 @@ impl MemoryStore {
     ) -> Result<(), StoreError> {
         let key = parse_id(id)?;
         self.with_room(room, |s, _| {
-            let pending = s.messages.get(&key).is_some_and(|m| m.pending);
-            if !pending {
-                return Err(StoreError::NotFound(format!("flagged message {id}")));
-            }
+            let not_found = || StoreError::NotFound(format!("flagged message {id}"));
+            let message = s.messages.get_mut(&key).ok_or_else(not_found)?;
+            let text = message.text.clone();
             match decision {
-                Decision::Approve => {
-                    if let Some(m) = s.messages.get_mut(&key) {
-                        m.pending = false;
-                    }
+                Decision::Approve if message.pending => {
+                    message.pending = false;
                     s.approved.push(id.to_owned());
                 }
+                Decision::Approve => return Err(not_found()),
                 Decision::Remove => {
                     s.messages.remove(&key);
                 }
             }
+            if s.labels.len() == MAX_LABELS {
+                s.labels.pop_front();
+            }
+            s.labels.push_back(Label {
+                message: id.to_owned(),
+                text,
+                spam: decision == Decision::Remove,
+            });
             Ok(())
         })
+    }
+
+    pub(super) fn labels(&self, room: &RoomId) -> Result<Vec<Label>, StoreError> {
+        self.with_room(room, |s, _| Ok(s.labels.iter().cloned().collect()))
     }
 
     pub(super) fn find_client_id(

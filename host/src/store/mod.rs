@@ -11,8 +11,8 @@ pub mod redis;
 pub use crate::ids::{ClientId, RoomId, UserId};
 pub use memory::MemoryStore;
 pub use model::{
-    Appended, Decision, HistoryPage, HistoryQuery, NewMessage, Room, StoredAction, StoredMessage,
-    Viewer, Visibility,
+    Appended, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room, StoredAction,
+    StoredMessage, Viewer, Visibility, MAX_LABELS,
 };
 pub use profile::{Product, Profile, ProfilePatch};
 pub use redis::{RedisConfig, RedisPluginState, RedisStore};
@@ -235,7 +235,8 @@ impl Store {
         dispatch!(self, s => s.pending(room))
     }
 
-    /// Approve or remove a flagged message; `NotFound` if it is not waiting.
+    /// Approve a flagged message or remove any stored one, keeping the text as a training
+    /// label; `NotFound` if there is nothing to decide.
     pub async fn moderate(
         &self,
         room: &RoomId,
@@ -244,6 +245,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         model::parse_id(id)?;
         dispatch!(self, s => s.moderate(room, id, decision))
+    }
+
+    /// Moderators' decisions in `room` with the texts (training labels), oldest first.
+    pub async fn labels(&self, room: &RoomId) -> Result<Vec<Label>, StoreError> {
+        dispatch!(self, s => s.labels(room))
     }
 
     /// Note that `room` has messages the relay may not have published yet.

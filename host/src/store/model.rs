@@ -188,7 +188,22 @@ pub struct HistoryPage {
     pub next_before: Option<String>,
 }
 
-/// A moderator's decision on a flagged message.
+/// Labels kept per room (the oldest are trimmed).
+pub const MAX_LABELS: usize = 10_000;
+
+/// A moderator's decision kept as a training label for the spam classifier (`chowk train`):
+/// removed means spam, approved means ham. Rejections by the chain are not labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// The message id.
+    pub message: String,
+    /// The message text.
+    pub text: String,
+    /// Whether the moderator removed it (spam) or approved it (ham).
+    pub spam: bool,
+}
+
+/// A moderator's decision on a message: approve a flagged one, or remove any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {

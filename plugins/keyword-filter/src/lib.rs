@@ -144,8 +144,8 @@ mod tests {
 
     fn filter() -> TestPlugin<KeywordFilter> {
         TestPlugin::new(json!({"lists": [
-            {"name": "slurs", "action": "reject", "terms": ["cunt", "fuck*", "chutiya"]},
-            {"name": "insults", "action": "mask", "terms": ["idiot", "ass", "free money"]},
+            {"name": "slurs", "action": "reject", "terms": ["cunt", "fuck*", "chutiya", "चूतिया", "bewakoof", "casino"]},
+            {"name": "insults", "action": "mask", "terms": ["idiot", "ass", "free money", "shit"]},
         ]}))
         .expect("valid config")
     }
@@ -162,6 +162,16 @@ mod tests {
             "c.u.n.t",
             "chut1ya",
             "ⓒⓤⓝⓣ",
+            // Repeated letters, symbol look-alikes, romanised and Devanagari spelling variants.
+            "fuuuuck you",
+            "chuuutiya",
+            "chootiya",
+            "¢unt",
+            "play ¢asino",
+            "bevakoof",
+            "चुतिया",
+            "चूँतिया",
+            "च़ूतिया",
         ] {
             let v = f.check_text(text);
             assert_eq!(
@@ -181,6 +191,9 @@ mod tests {
             "pass the glass",
             "Assam tea",
             "grasshopper",
+            "send the price sheet",
+            "as soon as possible",
+            "good food",
         ] {
             assert!(f.check_text(text).is_allow(), "{text:?} should pass");
         }

@@ -43,6 +43,10 @@ pub struct Config {
     pub repeats: CountRule,
     /// `emoji_flood`: at least `threshold` emoji (default 6).
     pub emoji: CountRule,
+    /// `pay_to_receive`: the collect-request and QR scam: an action that only ever sends money
+    /// (scan, approve, enter the UPI PIN) offered as the way to *receive* it ("scan to receive",
+    /// "approve karke PIN daalo, paise aa jayenge"); not when negated ("never scan to receive").
+    pub pay_to_receive: PairRule,
     /// `excess_punctuation`: a run of at least `threshold` `!`/`?` (default 3).
     pub punctuation: CountRule,
 }
@@ -59,6 +63,20 @@ pub struct WordRule {
     pub words: Option<Vec<String>>,
     /// Add to the (built-in or replaced) list.
     pub extra_words: Vec<String>,
+}
+
+/// A rule that fires when a term of each of two lists appears, and no negation does.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PairRule {
+    /// Points when the rule fires.
+    pub weight: Option<f64>,
+    /// Replace the built-in first list.
+    pub first: Option<Vec<String>>,
+    /// Replace the built-in second list.
+    pub second: Option<Vec<String>>,
+    /// Replace the built-in negations.
+    pub negations: Option<Vec<String>>,
 }
 
 /// A rule with a weight and a numeric threshold.
@@ -272,6 +290,77 @@ pub(crate) mod defaults {
             "po box",
         ],
     );
+    /// `pay_to_receive`: weight, the sending actions, the receiving outcomes, negations.
+    pub const PAY_TO_RECEIVE: (f64, &[&str], &[&str], &[&str]) = (
+        4.0,
+        &[
+            "scan",
+            "scan karo",
+            "scan kare",
+            "scan karke",
+            "enter your pin",
+            "enter pin",
+            "enter the pin",
+            "upi pin",
+            "pin daal*",
+            "pin dal*",
+            "pin enter",
+            "approve",
+            "approve karo",
+            "approve karke",
+            "accept the request",
+            "accept request",
+            "accept karo",
+            "collect request",
+            "स्कैन",
+            "पिन",
+            "अप्रूव",
+        ],
+        &[
+            "to receive",
+            "for receiving",
+            "receive the money",
+            "receive money",
+            "receive payment",
+            "receive the payment",
+            "receive karne",
+            "receive ho jayega",
+            "paise aa jayenge",
+            "paisa aa jayega",
+            "payment aa jayega",
+            "amount aa jayega",
+            "credit ho jayega",
+            "paise mil jayenge",
+            "to get the money",
+            "to get money",
+            "पैसे आ जाएंगे",
+            "पैसे आ जायेंगे",
+            "पैसा आ जाएगा",
+            "प्राप्त करने",
+        ],
+        &[
+            "never",
+            "don't",
+            "dont",
+            "do not",
+            "not",
+            "no one",
+            "nobody",
+            "mat",
+            "nahi",
+            "nahin",
+            "kabhi",
+            "fraud",
+            "scam",
+            "beware",
+            "savdhan",
+            "सावधान",
+            "नहीं",
+            "मत",
+            "धोखा",
+        ],
+    );
+
     pub const SHORTENERS: (f64, &[&str]) = (
         2.5,
         &[

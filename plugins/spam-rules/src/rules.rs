@@ -3,7 +3,7 @@
 use chowk_sdk::text::{find_phone_numbers, find_urls, FoldedText, TermSet};
 use chowk_sdk::Hit;
 
-use crate::config::{defaults, Config, CountRule, DomainRule, WordRule};
+use crate::config::{defaults, Config, CountRule, DomainRule, PairRule, WordRule};
 
 struct WordList {
     label: &'static str,
@@ -88,9 +88,59 @@ fn positive(label: &str, weight: f64) -> Result<f64, String> {
     }
 }
 
+/// A pair rule, compiled: fires when both lists match and no negation does.
+struct Pair {
+    label: &'static str,
+    weight: f64,
+    first: TermSet,
+    second: TermSet,
+    negations: TermSet,
+}
+
+impl Pair {
+    fn compile(
+        label: &'static str,
+        cfg: PairRule,
+        (weight, first, second, negations): (f64, &[&str], &[&str], &[&str]),
+    ) -> Result<Self, String> {
+        let list = |custom: Option<Vec<String>>, default: &[&str]| {
+            let words = custom.unwrap_or_else(|| default.iter().map(|w| (*w).to_owned()).collect());
+            TermSet::new(&words).map_err(|e| format!("{label}: {e}"))
+        };
+        Ok(Pair {
+            label,
+            weight: positive(label, cfg.weight.unwrap_or(weight))?,
+            first: list(cfg.first, first)?,
+            second: list(cfg.second, second)?,
+            negations: list(cfg.negations, negations)?,
+        })
+    }
+
+    fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
+        if self.weight == 0.0 {
+            return;
+        }
+        let (Some(a), Some(b)) = (
+            self.first.find(text).first().copied(),
+            self.second.find(text).first().copied(),
+        ) else {
+            return;
+        };
+        if !self.negations.find(text).is_empty() {
+            return;
+        }
+        hits.push(Hit::new(
+            self.label,
+            self.weight,
+            format!("{} … {}", self.first.term(a.term), self.second.term(b.term)),
+        ));
+    }
+}
+
 /// All rules, compiled.
 pub(crate) struct Rules {
     words: Vec<WordList>,
+    pay_to_receive: Pair,
     shortener_weight: f64,
     shorteners: Vec<String>,
     link: Threshold,
@@ -158,6 +208,11 @@ impl Rules {
                 c.punctuation,
                 defaults::PUNCTUATION,
             )?,
+            pay_to_receive: Pair::compile(
+                "pay_to_receive",
+                c.pay_to_receive,
+                defaults::PAY_TO_RECEIVE,
+            )?,
         })
     }
 
@@ -167,6 +222,7 @@ impl Rules {
         for list in &self.words {
             list.score(&folded, &mut hits);
         }
+        self.pay_to_receive.score(&folded, &mut hits);
         self.premium_pattern(text, &mut hits);
         self.links(text, &mut hits);
         if self.phone.on() {
@@ -457,6 +513,31 @@ mod tests {
         ] {
             let v = p.check_text(text);
             assert!(v.points() < 3.5, "{text:?} scored {v:?}");
+        }
+    }
+
+    #[test]
+    fn paying_to_receive_is_the_scam_and_warnings_about_it_are_not() {
+        let p = rules();
+        let rule = |text: &str| match p.check_text(text) {
+            chowk_sdk::Verdict::Score(hits) => hits.iter().any(|h| h.rule == "pay_to_receive"),
+            _ => false,
+        };
+        for text in [
+            "Sir I am sending QR code, please scan to receive the advance payment",
+            "Maine request bheji hai, approve karke PIN daal do, paise aa jayenge",
+            "भैया रिक्वेस्ट आई होगी, अप्रूव करके पिन डाल दीजिए, पैसे आ जाएंगे",
+            "Enter your UPI PIN to receive Rs 5000 cashback",
+        ] {
+            assert!(rule(text), "{text:?} should be pay_to_receive");
+        }
+        for text in [
+            "Scan my QR to pay, payment received thanks",
+            "Savdhan: koi bole scan karo paise aa jayenge to mat karna, fraud hai",
+            "Never enter your PIN to receive money. PIN is only for paying.",
+            "Please send your shop QR, I will scan and pay",
+        ] {
+            assert!(!rule(text), "{text:?} should not be pay_to_receive");
         }
     }
 

@@ -37,7 +37,8 @@ pub fn strip_invisible(text: &str) -> String {
 }
 
 /// The letter a leetspeak digit or symbol stands for (`0`→`o`, `1`→`i`, `3`→`e`, `4`→`a`,
-/// `5`→`s`, `7`→`t`, `8`→`b`, `9`→`g`, `@`→`a`, `$`→`s`, `!`→`i`, `|`→`i`, `+`→`t`), if any.
+/// `5`→`s`, `7`→`t`, `8`→`b`, `9`→`g`, `@`→`a`, `$`→`s`, `!`→`i`, `|`→`i`, `+`→`t`,
+/// `¢`/`©`→`c`, `€`→`e`, `£`→`l`), if any.
 pub fn fold_leet_char(c: char) -> Option<char> {
     Some(match c {
         '0' => 'o',
@@ -48,6 +49,10 @@ pub fn fold_leet_char(c: char) -> Option<char> {
         '7' | '+' => 't',
         '8' => 'b',
         '9' => 'g',
+        // Currency and symbol look-alikes: `¢asino`, `fr€€`, `©all`.
+        '¢' | '©' => 'c',
+        '€' => 'e',
+        '£' => 'l',
         _ => return None,
     })
 }

@@ -1,5 +1,11 @@
 //! A set of words and phrases matched together against a [`FoldedText`]: on word boundaries,
 //! longest match first, without overlaps. A trailing `*` on a term matches word prefixes.
+//!
+//! Matching tolerates the spellings people use to slip past filters and the ways romanised
+//! Hindi is written: a letter repeated in the text matches it once or more in the term
+//! (`fuuuck`, `chuuutiya`; but `as` does not match `ass`, which needs two), `v`/`w`, `j`/`z`
+//! and `k`/`q`/`c` are the same letter (`bewakoof`/`bevakoof`, `zaleel`/`jaleel`, `fuk`/`fuck`),
+//! and `oo` is `u` (`chootiya`). `ee` is deliberately not `i`: "sheet" must not match "shit".
 
 use std::collections::HashMap;
 
@@ -19,8 +25,20 @@ pub struct TermMatch {
 #[derive(Debug, Clone)]
 struct Term {
     raw: String,
-    key: Vec<char>,
+    /// Runs of one letter (spelling variants folded): the letter and how many times the term
+    /// has it in a row (word breaks inside a term are ignored, as in the text).
+    runs: Vec<(char, usize)>,
     prefix: bool,
+}
+
+/// Letters romanised Hindi (and evaders) use interchangeably.
+fn variant(c: char) -> char {
+    match c {
+        'w' => 'v',
+        'z' => 'j',
+        'q' | 'c' => 'k',
+        other => other,
+    }
 }
 
 /// Compiled terms, indexed by their first folded character.
@@ -44,21 +62,35 @@ impl TermSet {
                 Some(w) => (w, true),
                 None => (raw, false),
             };
-            let key: Vec<char> = FoldedText::new(word).chars().iter().map(|c| c.c).collect();
-            let Some(&first) = key.first() else {
+            let mut runs: Vec<(char, usize)> = Vec::new();
+            for fc in FoldedText::new(word).chars() {
+                let c = variant(fc.c);
+                match runs.last_mut() {
+                    Some((last, n)) if *last == c => *n += 1,
+                    _ => runs.push((c, 1)),
+                }
+            }
+            for run in &mut runs {
+                if run.0 == 'o' && run.1 >= 2 {
+                    *run = ('u', 1);
+                }
+            }
+            let Some(&(first, _)) = runs.first() else {
                 return Err(format!("term {raw:?} has no letters or digits"));
             };
             set.by_first.entry(first).or_default().push(set.terms.len());
             set.terms.push(Term {
                 raw: raw.to_owned(),
-                key,
+                runs,
                 prefix,
             });
         }
         // Longest terms first, so a phrase wins over a word it starts with.
         for ids in set.by_first.values_mut() {
             let terms = &set.terms;
-            ids.sort_by_key(|&i| std::cmp::Reverse(terms[i].key.len()));
+            ids.sort_by_key(|&i| {
+                std::cmp::Reverse(terms[i].runs.iter().map(|r| r.1).sum::<usize>())
+            });
         }
         Ok(set)
     }
@@ -86,33 +118,57 @@ impl TermSet {
         while p < chars.len() {
             let at = &chars[p];
             let hit = if at.word_start {
-                self.by_first.get(&at.c).and_then(|ids| {
-                    ids.iter().copied().find(|&i| {
-                        let t = &self.terms[i];
-                        let n = t.key.len();
-                        p + n <= chars.len()
-                            && (t.prefix || chars[p + n - 1].word_end)
-                            && chars[p..p + n].iter().zip(&t.key).all(|(a, b)| a.c == *b)
-                    })
+                self.by_first.get(&variant(at.c)).and_then(|ids| {
+                    ids.iter()
+                        .find_map(|&i| match_at(chars, p, &self.terms[i]).map(|end| (i, end)))
                 })
             } else {
                 None
             };
             match hit {
-                Some(i) => {
-                    let n = self.terms[i].key.len();
+                Some((i, end)) => {
                     found.push(TermMatch {
                         term: i,
                         start: chars[p].start,
-                        end: chars[p + n - 1].end,
+                        end: chars[end - 1].end,
                     });
-                    p += n;
+                    p = end;
                 }
                 None => p += 1,
             }
         }
         found
     }
+}
+
+/// Where a match of `term` starting at `p` ends (exclusive), if it matches: each run of the
+/// term needs at least as many of its letter in the text (separators inside the match are
+/// allowed: `s p a m`, `F*U*C*K`); unless the term is a prefix, the match must end at a word
+/// end.
+fn match_at(chars: &[super::FoldedChar], p: usize, term: &Term) -> Option<usize> {
+    let mut q = p;
+    for &(c, min) in &term.runs {
+        let mut n = 0;
+        while q < chars.len() && variant(chars[q].c) == c {
+            n += 1;
+            q += 1;
+        }
+        if n == 0 && c == 'u' && min == 1 {
+            // `oo` is how romanised Hindi often writes `u` (chootiya, bhoot).
+            while q < chars.len() && chars[q].c == 'o' {
+                n += 1;
+                q += 1;
+            }
+            if n < 2 {
+                return None;
+            }
+            continue;
+        }
+        if n < min {
+            return None;
+        }
+    }
+    (term.prefix || chars[q - 1].word_end).then_some(q)
 }
 
 #[cfg(test)]
@@ -129,6 +185,30 @@ mod tests {
             .map(|m| set.term(m.term))
             .collect();
         assert_eq!(found, ["call now", "free*", "call"]);
+    }
+
+    #[test]
+    fn repeated_letters_and_romanised_variants_match_but_not_fewer_letters() {
+        let set =
+            TermSet::new(["fuck*", "ass", "bewakoof", "zaleel", "ullu ka pattha"]).expect("valid");
+        let terms = |text: &str| -> Vec<String> {
+            set.find(&FoldedText::new(text))
+                .iter()
+                .map(|m| set.term(m.term).to_owned())
+                .collect()
+        };
+        assert_eq!(terms("fuuuuck off"), ["fuck*"]);
+        assert_eq!(terms("FUKKING hell"), ["fuck*"]);
+        assert_eq!(terms("what an asss"), ["ass"]);
+        assert!(terms("as soon as possible, in class").is_empty());
+        assert_eq!(terms("bevakoof"), ["bewakoof"]);
+        assert_eq!(terms("jaleel aadmi"), ["zaleel"]);
+        assert_eq!(terms("bewakuf"), ["bewakoof"]);
+        assert_eq!(terms("ulu ka patha"), Vec::<String>::new());
+        assert_eq!(terms("ullllu ka patttha"), ["ullu ka pattha"]);
+        let text = "you fuuuck";
+        let m = set.find(&FoldedText::new(text))[0];
+        assert_eq!(&text[m.start..m.end], "fuuuck");
     }
 
     #[test]

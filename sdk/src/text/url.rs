@@ -1,5 +1,7 @@
-//! URL detection: `http(s)://…`, `www.…`, and bare domains with a known top-level domain
-//! (`bit.ly/x`, `wa.me/91…`, `example.co.in`).
+//! URL detection: `http(s)://…`, `www.…`, bare domains with a known top-level domain
+//! (`bit.ly/x`, `wa.me/91…`, `example.co.in`), IPv4 hosts (`http://103.21.4.5/…`, or bare with a
+//! path), and internationalised hosts written with a scheme or `www.` (`https://sbі.com`, with
+//! a Cyrillic `і`), whose host is kept as written, for link-safety checks.
 
 /// A URL found in a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,17 +69,35 @@ fn host_of(candidate: &str) -> Option<String> {
     let host = host_part.strip_prefix("www.").unwrap_or(host_part);
     let www = host.len() != host_part.len();
     let labels: Vec<&str> = host.split('.').collect();
+    let has_path = rest.len() > host_part.len();
+    if is_ipv4(&labels) {
+        return (explicit || has_path).then(|| host.to_owned());
+    }
+    let unicode = (explicit || www) && !host.is_ascii();
     let well_formed = labels.len() >= 2
-        && labels
-            .iter()
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || c == '-' || (unicode && c.is_alphanumeric())
+                })
+        });
     if !well_formed {
         return None;
     }
     let tld = labels.last().copied().unwrap_or_default();
     let tld_ok = tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2;
     let known = TLDS.contains(&tld) && labels[0].chars().any(|c| c.is_ascii_alphabetic());
-    (tld_ok && (explicit || www || known)).then(|| host.to_owned())
+    (tld_ok && (explicit || www || known)).then(|| host.to_lowercase())
+}
+
+fn is_ipv4(labels: &[&str]) -> bool {
+    labels.len() == 4
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 3
+                && l.chars().all(|c| c.is_ascii_digit())
+                && l.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
 }
 
 #[cfg(test)]
@@ -94,6 +114,15 @@ mod tests {
         assert_eq!(hosts("go to www.shop.co.in now"), ["shop.co.in"]);
         assert_eq!(hosts("(bit.ly/abc)"), ["bit.ly"]);
         assert_eq!(hosts("chat wa.me/919876543210"), ["wa.me"]);
+    }
+
+    #[test]
+    fn finds_ip_hosts_and_unicode_hosts() {
+        assert_eq!(hosts("open http://103.21.4.5/kyc now"), ["103.21.4.5"]);
+        assert_eq!(hosts("open 45.79.1.2/login"), ["45.79.1.2"]);
+        assert!(hosts("version 1.2.3.4 released").is_empty());
+        assert_eq!(hosts("https://sbі.com/x"), ["sbі.com"]);
+        assert!(hosts("नमस्ते.भारत").is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ path = "keyword-filter.wasm"
 [[plugins.config.lists]]
 name = "slurs"
 action = "reject"
-terms = ["cunt", "chutiya", "fuck*"]
+terms = ["cunt", "chutiya", "fuck*", "casino", "चूतिया"]
 [[plugins.config.lists]]
 name = "insults"
 action = "mask"
@@ -33,6 +33,13 @@ fn keyword_evasions_are_caught_and_scunthorpe_passes() {
         "ⓒⓤⓝⓣ",    // circled
         "chut1ya", // leetspeak
         "F*U*C*K off",
+        "fuuuuck off",  // repeated letters
+        "FUKKING hell", // romanised spelling
+        "chootiya",     // oo for u
+        "play ¢asino",  // currency look-alike
+        "चुतिया",        // Devanagari, short vowel
+        "चूँतिया",        // with chandrabindu
+        "च़ूतिया",        // with nukta
     ] {
         let d = chain.evaluate(&text(evasion));
         assert_eq!(d.action, Action::Reject, "{evasion:?} → {d:?}");
@@ -47,6 +54,8 @@ fn keyword_evasions_are_caught_and_scunthorpe_passes() {
         "class assignment due",
         "Assam tea, 500 g",
         "passing by",
+        "as soon as possible",  // `ass` needs two s
+        "send the price sheet", // `ee` is not `i`
     ] {
         let d = chain.evaluate(&text(innocent));
         assert_eq!(d.action, Action::Allow, "{innocent:?} → {d:?}");
@@ -226,13 +235,25 @@ fn plugins_apply_only_to_their_rooms() {
 #[test]
 fn the_shipped_chain_loads_and_judges() {
     let world = World::default();
-    let manifest = std::fs::read_to_string(chowk_tests::repo_root().join("plugins.toml"))
-        .expect("plugins.toml");
-    let manifest = manifest.replace("target/plugins/", "");
-    let chain = world.chain(&manifest);
+    chowk_tests::plugins_dir();
+    let chain = chowk_host::plugins::Chain::load_file(
+        &world.context(),
+        &chowk_tests::repo_root().join("plugins.toml"),
+        1,
+    )
+    .expect("the shipped chain loads");
     let d = chain.evaluate(&text("Namaste, aaj ka rate: tomato Rs 30/kg"));
     assert_eq!(d.action, Action::Allow, "{d:?}");
-    assert_eq!(d.trace.len(), 3);
+    assert_eq!(d.trace.len(), 6);
+    let phish = chain.evaluate(&text(
+        "Dear customer your SBI account is blocked today, update KYC at https://sbi-kyc-update.xyz/login",
+    ));
+    assert_ne!(phish.action, Action::Allow, "{phish:?}");
+    let rules: Vec<&str> = phish.reasons.iter().map(|r| r.rule.as_str()).collect();
+    assert!(
+        rules.contains(&"impersonation") && rules.contains(&"classifier"),
+        "{rules:?}"
+    );
     assert!(d
         .trace
         .iter()

@@ -5,11 +5,13 @@
 
 mod api;
 mod api_e2e;
+mod assets;
 mod chain;
 mod failover;
 mod first_hour;
 mod fleet;
 mod hostile;
+mod learning;
 mod manifests;
 mod relay;
 mod reload;

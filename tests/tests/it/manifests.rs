@@ -32,5 +32,22 @@ fn invalid_manifests_are_refused_with_their_expected_errors() {
 fn the_shipped_manifest_is_valid() {
     let m = Manifest::load(&chowk_tests::repo_root().join("plugins.toml")).expect("valid");
     let names: Vec<&str> = m.plugins.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["rate-limit", "keyword-filter", "spam-rules"]);
+    assert_eq!(
+        names,
+        [
+            "rate-limit",
+            "keyword-filter",
+            "link-safety",
+            "spam-rules",
+            "classifier",
+            "broadcast"
+        ]
+    );
+    let classifier = &m.plugins[4];
+    let model = chowk_tests::repo_root().join(&classifier.assets["model"]);
+    assert!(
+        model.is_file(),
+        "the shipped model {} is in the repository",
+        model.display()
+    );
 }

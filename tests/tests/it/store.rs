@@ -372,10 +372,35 @@ async fn flagged_visibility_and_moderation(store: &Store) {
     );
     assert!(store.pending(&id).await.expect("queue").is_empty());
     let again = store
+        .moderate(&id, &flagged.message.id, Decision::Approve)
+        .await
+        .expect_err("approved already");
+    assert!(matches!(again, StoreError::NotFound(_)), "{again}");
+    // Moderators may remove any message, flagged or not; each decision is a training label.
+    store
         .moderate(&id, &flagged.message.id, Decision::Remove)
         .await
-        .expect_err("not pending");
-    assert!(matches!(again, StoreError::NotFound(_)), "{again}");
+        .expect("remove an approved message");
+    let gone = store
+        .moderate(&id, &flagged.message.id, Decision::Remove)
+        .await
+        .expect_err("removed already");
+    assert!(matches!(gone, StoreError::NotFound(_)), "{gone}");
+    let labels: Vec<(bool, String)> = store
+        .labels(&id)
+        .await
+        .expect("labels")
+        .into_iter()
+        .map(|l| (l.spam, l.text))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (false, "WIN cash".to_owned()),
+            (true, "more spam".to_owned()),
+            (true, "WIN cash".to_owned())
+        ]
+    );
 }
 
 async fn profiles(store: &Store) {

@@ -1,6 +1,7 @@
 //! Host side of the WIT contract: the generated bindings and the store data ([`PluginCtx`])
-//! that implements the `kv`, `log` and `clock` imports for one plugin.
+//! that implements the `kv`, `log`, `clock` and `assets` imports for one plugin.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -12,13 +13,17 @@ use super::limits::MemoryLimiter;
 pub mod wit {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "chowk:plugin/filter@0.1.0",
+        world: "chowk:plugin/filter@0.2.0",
     });
 
-    pub use chowk::plugin::types::{Hit, Message, Reject, Rewrite, Verdict};
+    pub use chowk::plugin0_1_0::types::{Hit, Message, Reject, Rewrite, Verdict};
 }
 
-use wit::chowk::plugin::{clock, kv, log, types};
+use wit::chowk::plugin0_1_0::{clock, kv, log, types};
+use wit::chowk::plugin0_2_0::assets;
+
+/// A plugin's assets by name: the bytes of each file its manifest entry names.
+pub type Assets = Arc<BTreeMap<String, Arc<Vec<u8>>>>;
 
 /// Longest log line a plugin may write; longer lines are cut.
 const MAX_LOG_BYTES: usize = 1024;
@@ -29,6 +34,7 @@ pub struct PluginCtx {
     pub(super) plugin: Arc<str>,
     pub(super) state: Arc<dyn PluginState>,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) assets: Assets,
     pub(super) limiter: MemoryLimiter,
 }
 
@@ -73,6 +79,13 @@ impl log::Host for PluginCtx {
             log::Level::Warn => tracing::warn!(plugin, "{message}"),
             log::Level::Error => tracing::error!(plugin, "{message}"),
         }
+    }
+}
+
+impl assets::Host for PluginCtx {
+    fn read(&mut self, name: String) -> Option<Vec<u8>> {
+        // A copy into the guest is unavoidable; plugins read an asset once, in `init`.
+        self.assets.get(&name).map(|bytes| bytes.as_ref().clone())
     }
 }
 

@@ -1,6 +1,8 @@
 //! The contract check: a component is accepted only if it exports `chowk:plugin/guest` at the
 //! version this host implements and imports nothing but the `chowk:plugin` host interfaces.
-//! Refusals name what was expected and what was found.
+//! World 0.2.0 uses 0.1.0's interfaces unchanged and adds `assets`, so components built
+//! against either version pass; any other version is refused. Refusals name what was expected
+//! and what was found.
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -29,7 +31,7 @@ pub enum ContractError {
         found: String,
     },
     /// Imports a capability the host does not give (WASI filesystem, sockets, environment...).
-    #[error("imports {}, which Chowk does not provide (plugins get only chowk:plugin/kv, log and clock; build for wasm32-unknown-unknown with chowk-sdk)", .imports.join(", "))]
+    #[error("imports {}, which Chowk does not provide (plugins get only chowk:plugin/kv, log, clock and assets; build for wasm32-unknown-unknown with chowk-sdk)", .imports.join(", "))]
     ForbiddenImports {
         /// The offending import names.
         imports: Vec<String>,
@@ -53,12 +55,14 @@ pub fn check_contract(
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
 
+    let known = |name: &str| HOST_IMPORTS.contains(&name) || GUEST_EXPORTS.contains(&name);
     let foreign_version = imports
         .iter()
         .chain(&exports)
+        .filter(|name| !known(name))
         .filter_map(|name| name.strip_prefix("chowk:plugin/"))
         .filter_map(|rest| rest.split_once('@').map(|(_, v)| v))
-        .find(|v| *v != version_of(CONTRACT));
+        .next();
     if let Some(v) = foreign_version {
         return Err(ContractError::Version {
             expected: CONTRACT.to_owned(),
@@ -85,21 +89,18 @@ pub fn check_contract(
     Ok(ContractInfo { imports, exports })
 }
 
-fn version_of(package: &str) -> &str {
-    package.split_once('@').map(|(_, v)| v).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn contract_is_derived_from_the_world() {
-        assert_eq!(CONTRACT, "chowk:plugin@0.1.0");
+        assert_eq!(CONTRACT, "chowk:plugin@0.2.0");
         assert_eq!(GUEST_EXPORTS, ["chowk:plugin/guest@0.1.0"]);
         assert_eq!(
             HOST_IMPORTS,
             [
+                "chowk:plugin/assets@0.2.0",
                 "chowk:plugin/clock@0.1.0",
                 "chowk:plugin/kv@0.1.0",
                 "chowk:plugin/log@0.1.0",

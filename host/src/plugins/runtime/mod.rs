@@ -9,7 +9,7 @@ mod failure;
 mod limits;
 mod pool;
 
-pub use bindings::wit;
+pub use bindings::{wit, Assets};
 pub use contract::{
     check_contract, ContractError, ContractInfo, CONTRACT, GUEST_EXPORTS, HOST_IMPORTS,
 };

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
 use wasmtime::Store;
 
-use super::bindings::{wit, PluginCtx};
+use super::bindings::{wit, Assets, PluginCtx};
 use super::engine::PluginEngine;
 use super::failure::PluginFailure;
 use super::limits::MemoryLimiter;
@@ -44,6 +44,7 @@ pub struct LoadedPlugin {
     engine: wasmtime::Engine,
     pre: wit::FilterPre<PluginCtx>,
     config_json: String,
+    assets: Assets,
     limits: PluginLimits,
     call_ticks: u64,
     init_ticks: u64,
@@ -73,6 +74,7 @@ impl LoadedPlugin {
         hash: String,
         config_json: String,
         limits: PluginLimits,
+        assets: Assets,
         state: Arc<dyn PluginState>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, PluginFailure> {
@@ -88,6 +90,7 @@ impl LoadedPlugin {
             engine: engine.engine().clone(),
             pre,
             config_json,
+            assets,
             limits,
             call_ticks: engine.ticks_for(limits.deadline_ms),
             init_ticks: engine.ticks_for(limits.init_deadline_ms),
@@ -129,7 +132,7 @@ impl LoadedPlugin {
         instance.store.set_epoch_deadline(self.call_ticks);
         let result = instance
             .filter
-            .chowk_plugin_guest()
+            .chowk_plugin0_1_0_guest()
             .call_check(&mut instance.store, message);
         match result {
             Ok(verdict) => {
@@ -145,6 +148,7 @@ impl LoadedPlugin {
             plugin: self.name.clone(),
             state: self.state.clone(),
             clock: self.clock.clone(),
+            assets: self.assets.clone(),
             limiter: MemoryLimiter::new((self.limits.memory_mb as usize) << 20),
         };
         let mut store = Store::new(&self.engine, ctx);
@@ -173,7 +177,7 @@ impl LoadedPlugin {
         let mut instance = Instance { store, filter };
         let init = instance
             .filter
-            .chowk_plugin_guest()
+            .chowk_plugin0_1_0_guest()
             .call_init(&mut instance.store, &self.config_json);
         match init {
             Ok(Ok(())) => Ok(instance),

@@ -12,6 +12,7 @@
 //! | `chowk:{room:R}:cid:<len>:<sender>:<client_id>` | string, TTL | message id of a client id |
 //! | `chowk:{room:R}:relayed` | string | id of the last message the relay published |
 //! | `chowk:{room:R}:approved` | list | ids approved by a moderator, waiting to be relayed |
+//! | `chowk:{room:R}:labels` | stream | moderators' decisions with the text: training labels |
 //! | `chowk:relay:dirty` | set | rooms with messages the relay may not have published |
 //! | `chowk:profile:<user>` | string (JSON) | the user's business profile |
 //! | `chowk:pstate:<plugin>:<key>` | string, TTL | plugin key-value state |
@@ -57,7 +58,12 @@ pub fn relayed(r: &RoomId) -> String {
     room(r, "relayed")
 }
 
-/// Approved messages waiting to be relayed.
+/// Moderators' decisions with the message text (training labels).
+pub fn labels(r: &RoomId) -> String {
+    room(r, "labels")
+}
+
+/// Ids approved by a moderator, waiting to be relayed.
 pub fn approved(r: &RoomId) -> String {
     room(r, "approved")
 }

@@ -261,10 +261,11 @@ impl RedisStore {
         id: &str,
         decision: Decision,
     ) -> Result<(), StoreError> {
-        let (pending, messages, approved) = (
+        let (pending, messages, approved, labels) = (
             keys::pending(room),
             keys::messages(room),
             keys::approved(room),
+            keys::labels(room),
         );
         let verb = match decision {
             Decision::Approve => "approve",
@@ -275,7 +276,12 @@ impl RedisStore {
             .redis
             .run(|mut c| {
                 let mut inv = scripts::MODERATE.key(&pending);
-                inv.key(&messages).key(&approved).arg(&id_owned).arg(verb);
+                inv.key(&messages)
+                    .key(&approved)
+                    .key(&labels)
+                    .arg(&id_owned)
+                    .arg(verb)
+                    .arg(MAX_LABELS);
                 async move {
                     let r = inv.invoke_async(&mut c).await;
                     (c, r)
@@ -287,6 +293,24 @@ impl RedisStore {
         } else {
             Err(StoreError::NotFound(format!("flagged message {id}")))
         }
+    }
+
+    pub(in crate::store) async fn labels(&self, room: &RoomId) -> Result<Vec<Label>, StoreError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(keys::labels(room)).arg("-").arg("+");
+        let reply: redis::streams::StreamRangeReply = self.command(cmd).await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|e| {
+                let field = |name: &str| e.get::<String>(name);
+                Some(Label {
+                    message: field("message")?,
+                    text: field("text")?,
+                    spam: field("label")? == "spam",
+                })
+            })
+            .collect())
     }
 
     pub(in crate::store) async fn find_client_id(

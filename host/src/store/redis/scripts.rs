@@ -56,19 +56,37 @@ return 1
     )
 });
 
-/// Settle a flagged message. KEYS: pending, messages, approved. ARGV: id, `approve`/`remove`.
-/// Returns 1 if it was pending. An approved id is queued for the relay.
+/// A moderator's decision. KEYS: pending, messages, approved, labels. ARGV: id,
+/// `approve`/`remove`, labels kept. `approve` settles a flagged message and queues it for the
+/// relay; `remove` deletes any stored message. Either keeps the text as a training label.
+/// Returns 1 if there was something to decide, 0 if not.
 pub static MODERATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
+if #entry == 0 then
+  redis.call('SREM', KEYS[1], ARGV[1])
+  return 0
+end
 local was = redis.call('SREM', KEYS[1], ARGV[1])
-if was == 1 and ARGV[2] == 'remove' then
+local label
+if ARGV[2] == 'remove' then
   redis.call('XDEL', KEYS[2], ARGV[1])
-end
-if was == 1 and ARGV[2] == 'approve' then
+  label = 'spam'
+elseif was == 1 then
   redis.call('RPUSH', KEYS[3], ARGV[1])
+  label = 'ham'
+else
+  return 0
 end
-return was
+local fields = entry[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'text' then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',
+      'message', ARGV[1], 'label', label, 'text', fields[i + 1])
+  end
+end
+return 1
 "#,
     )
 });

@@ -1,0 +1,79 @@
+//! MinHash signatures of a text's folded words and word pairs, banded for locality-sensitive
+//! hashing: two texts share a band exactly with probability about `J^rows` (J: the Jaccard
+//! similarity of their shingles), so near-duplicates share one of several bands while unrelated
+//! texts, and even texts on the same topic, practically never do.
+
+use chowk_sdk::text::{find_urls, normalize};
+
+/// MinHash values per band.
+pub const ROWS: usize = 3;
+
+/// Words of the folded text, numbers as `#`, links as `<link>`, `@handles` as `@`.
+fn words(text: &str) -> Vec<String> {
+    let folded = normalize(text);
+    let mut plain = String::with_capacity(folded.len());
+    let mut last = 0;
+    for url in find_urls(&folded) {
+        plain.push_str(&folded[last..url.start]);
+        plain.push_str(" <link> ");
+        last = url.end;
+    }
+    plain.push_str(&folded[last..]);
+    plain
+        .split(|c: char| {
+            !(c.is_alphanumeric()
+                || c == '<'
+                || c == '>'
+                || c == '@'
+                || ('\u{0900}'..='\u{0DFF}').contains(&c))
+        })
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if w.starts_with('@') {
+                "@".to_owned()
+            } else if w.chars().any(|c| c.is_ascii_digit()) {
+                "#".to_owned()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect()
+}
+
+fn hash(words: &[String], seed: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for w in words {
+        for b in w.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// The band keys of `text` (`bands` of them, each a hash of [`ROWS`] MinHash values), or
+/// `None` when its folded words are shorter than `min_chars`.
+pub fn band_keys(text: &str, min_chars: usize, bands: usize) -> Option<Vec<u64>> {
+    let words = words(text);
+    let chars: usize = words.iter().map(|w| w.chars().count() + 1).sum();
+    if chars < min_chars || words.is_empty() {
+        return None;
+    }
+    let shingles: Vec<&[String]> = words.windows(1).chain(words.windows(2)).collect();
+    let keys = (0..bands)
+        .map(|band| {
+            let mins: Vec<String> = (0..ROWS)
+                .map(|row| {
+                    let seed = (band * ROWS + row) as u64 + 1;
+                    let min = shingles.iter().map(|s| hash(s, seed)).min().unwrap_or(0);
+                    format!("{min:x}")
+                })
+                .collect();
+            hash(&mins, 0)
+        })
+        .collect();
+    Some(keys)
+}

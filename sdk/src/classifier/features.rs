@@ -1,0 +1,205 @@
+//! Features of a message: what the classifier sees. The text is normalised as every filter
+//! does ([`crate::text::normalize`]: NFKC, lower case, homoglyphs, invisible characters), links
+//! become their host and top-level domain, digit runs become their shape (a phone number, an
+//! amount), and the words give unigrams, adjacent pairs and character 3- and 4-grams, so that
+//! spelling variants ("kyc", "k.y.c", "kycc") share most of their features.
+
+use crate::text::{find_urls, normalize};
+
+/// One feature: its readable name (shown to moderators as a reason) and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feature {
+    /// Readable name, for example `w:lottery`, `b:scan qr`, `c:yc ` or `u:tld:xyz`.
+    pub name: String,
+    /// FNV-1a hash of the name.
+    pub hash: u32,
+}
+
+impl Feature {
+    fn new(name: String) -> Feature {
+        let hash = fnv1a(name.as_bytes());
+        Feature { name, hash }
+    }
+}
+
+/// Most features taken from one message (long texts are cut, so scoring stays cheap).
+const MAX_FEATURES: usize = 600;
+
+/// The distinct features of `text`, in first-seen order.
+pub fn features(original: &str) -> Vec<Feature> {
+    let text = normalize(original);
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = String::with_capacity(text.len());
+    let mut last = 0;
+    for url in find_urls(&text) {
+        rest.push_str(&text[last..url.start]);
+        rest.push(' ');
+        last = url.end;
+        names.push("u:link".into());
+        let host = url.host.trim_start_matches("www.");
+        names.push(format!("u:host:{host}"));
+        if let Some((_, tld)) = host.rsplit_once('.') {
+            names.push(format!("u:tld:{tld}"));
+        }
+        if let Some(path) = url.url.split_once(host).map(|(_, p)| p) {
+            for part in path.split(|c: char| !c.is_alphanumeric()) {
+                if part.len() >= 3 && part.chars().all(|c| c.is_alphabetic()) {
+                    names.push(format!("u:path:{part}"));
+                }
+            }
+        }
+    }
+    rest.push_str(&text[last.min(text.len())..]);
+
+    let words = words(&rest);
+    if words.is_empty() && names.is_empty() {
+        names.push("t:empty".into());
+    }
+    for (i, w) in words.iter().enumerate() {
+        if let Some(prefix) = w.strip_prefix("#phone:") {
+            // The number's first digits say what kind it is (premium, mobile, toll-free).
+            names.push("w:#phone".into());
+            names.push(format!("n:prefix:{prefix}"));
+            if let Some(next) = words.get(i + 1) {
+                names.push(format!("b:#phone {next}"));
+            }
+            continue;
+        }
+        names.push(format!("w:{w}"));
+        if let Some(next) = words.get(i + 1) {
+            names.push(format!("b:{w} {next}"));
+        }
+        if !w.starts_with('#') {
+            let padded: Vec<char> = format!(" {w} ").chars().collect();
+            for n in [3, 4] {
+                for gram in padded.windows(n) {
+                    names.push(format!("c:{}", gram.iter().collect::<String>()));
+                }
+            }
+        }
+    }
+    let length = match words.len() {
+        0..=3 => "t:len:short",
+        4..=15 => "t:len:medium",
+        _ => "t:len:long",
+    };
+    names.push(length.into());
+    if is_shouting(original) {
+        names.push("t:shouting".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .take(MAX_FEATURES)
+        .map(Feature::new)
+        .collect()
+}
+
+/// Whether most of at least 8 cased letters are upper case.
+fn is_shouting(text: &str) -> bool {
+    let (mut upper, mut cased) = (0, 0);
+    for c in text.chars() {
+        if c.is_uppercase() {
+            upper += 1;
+            cased += 1;
+        } else if c.is_lowercase() {
+            cased += 1;
+        }
+    }
+    cased >= 8 && upper * 10 >= cased * 7
+}
+
+/// Words of normalised text: runs of letters, digits and Indic combining marks. Digit runs
+/// become their shape: `#phone:NN` (10+ digits, with the first two), `#num` (4–9), `#n` (1–3);
+/// currency signs become `rs`.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut Vec<String>| {
+        if word.is_empty() {
+            return;
+        }
+        let digits = word.chars().filter(char::is_ascii_digit).count();
+        if digits == word.chars().count() {
+            out.push(match digits {
+                10.. => format!("#phone:{}", &word[..2]),
+                4..=9 => "#num".into(),
+                _ => "#n".into(),
+            });
+        } else {
+            out.push(std::mem::take(word));
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c == '₹' || c == '$' || c == '€' || c == '£' {
+            flush(&mut word, &mut out);
+            out.push("rs".into());
+        } else if c.is_alphanumeric() || is_indic_mark(c) {
+            word.push(c);
+        } else if (c == ',' || c == '.') && word.chars().last().is_some_and(|l| l.is_ascii_digit())
+        {
+            // 12,400 and 1.5 stay one number
+        } else {
+            flush(&mut word, &mut out);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Devanagari and other Indic vowel signs and marks are not alphanumeric, but belong to words.
+fn is_indic_mark(c: char) -> bool {
+    ('\u{0900}'..='\u{0DFF}').contains(&c)
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<String> {
+        features(text).into_iter().map(|f| f.name).collect()
+    }
+
+    #[test]
+    fn links_become_host_and_tld() {
+        let n = names("Update KYC at http://sbi-kyc.xyz/login now");
+        assert!(n.contains(&"u:host:sbi-kyc.xyz".to_owned()), "{n:?}");
+        assert!(n.contains(&"u:tld:xyz".to_owned()));
+        assert!(n.contains(&"u:path:login".to_owned()));
+        assert!(n.contains(&"w:kyc".to_owned()));
+        assert!(!n.iter().any(|f| f.contains("http")), "{n:?}");
+    }
+
+    #[test]
+    fn numbers_become_shapes_and_devanagari_words_stay_whole() {
+        let n = names("call 9876543210, pay ₹12,400 — खाता बंद");
+        assert!(n.contains(&"w:#phone".to_owned()), "{n:?}");
+        assert!(n.contains(&"n:prefix:98".to_owned()), "{n:?}");
+        assert!(n.contains(&"w:rs".to_owned()));
+        assert!(n.contains(&"w:#num".to_owned()));
+        assert!(n.contains(&"w:खाता".to_owned()), "{n:?}");
+        assert!(n.contains(&"w:बंद".to_owned()), "{n:?}");
+    }
+
+    #[test]
+    fn features_are_distinct_and_bounded() {
+        let text = "spam ".repeat(5000);
+        let f = features(&text);
+        let mut hashes: Vec<_> = f.iter().map(|f| f.name.clone()).collect();
+        hashes.dedup();
+        assert_eq!(hashes.len(), f.len());
+        assert!(f.len() <= MAX_FEATURES);
+        assert_eq!(names(""), ["t:empty", "t:len:short"]);
+    }
+}

@@ -1,0 +1,229 @@
+//! The model: a bias and one weight per hash bucket; the probability that a message is spam is
+//! the logistic of the bias plus the weights of its features (each scaled by one over the
+//! square root of the feature count, so long texts do not win by length). The file stores only
+//! the non-zero weights.
+
+use super::features::{features, Feature};
+
+/// File magic and format version.
+const MAGIC: &[u8; 8] = b"CHOWKLM1";
+/// Smallest and largest table sizes, as bits of the bucket index.
+const BITS: std::ops::RangeInclusive<u32> = 8..=22;
+
+/// A trained linear model over hashed features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    bits: u32,
+    scaled: bool,
+    bias: f32,
+    weights: Vec<f32>,
+}
+
+/// Why model bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelError(pub String);
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid model: {}", self.0)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+/// One feature's share of a score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// The feature's readable name.
+    pub feature: String,
+    /// What it added to the log-odds.
+    pub weight: f32,
+}
+
+/// A message's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// Log-odds of spam.
+    pub logit: f32,
+    /// Probability of spam.
+    pub probability: f32,
+    /// The features that pushed hardest towards spam, strongest first.
+    pub top: Vec<Contribution>,
+}
+
+impl Model {
+    /// An all-zero model with `2^bits` buckets.
+    pub fn zeros(bits: u32) -> Result<Model, ModelError> {
+        if !BITS.contains(&bits) {
+            return Err(ModelError(format!(
+                "bits must be {}..={}, got {bits}",
+                BITS.start(),
+                BITS.end()
+            )));
+        }
+        Ok(Model {
+            bits,
+            scaled: true,
+            bias: 0.0,
+            weights: vec![0.0; 1 << bits],
+        })
+    }
+
+    /// Bits of the bucket index.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The bucket of a feature.
+    pub fn bucket(&self, feature: &Feature) -> usize {
+        (feature.hash & ((1u32 << self.bits) - 1)) as usize
+    }
+
+    pub(super) fn weights_mut(&mut self) -> (&mut f32, &mut [f32]) {
+        (&mut self.bias, &mut self.weights)
+    }
+
+    /// Whether feature weights are scaled by one over the square root of the feature count
+    /// (logistic models), or summed as they are (naive Bayes log-likelihood ratios).
+    pub(super) fn set_scaled(&mut self, scaled: bool) {
+        self.scaled = scaled;
+    }
+
+    fn scale(&self, n: usize) -> f32 {
+        if self.scaled {
+            scale(n)
+        } else {
+            1.0
+        }
+    }
+
+    /// The log-odds of spam of a feature list.
+    pub fn logit_of(&self, features: &[Feature]) -> f32 {
+        let scale = self.scale(features.len());
+        self.bias
+            + features
+                .iter()
+                .map(|f| self.weights[self.bucket(f)] * scale)
+                .sum::<f32>()
+    }
+
+    /// Score a text, with its `top` strongest spam features.
+    pub fn score(&self, text: &str, top: usize) -> Score {
+        let features = features(text);
+        let scale = self.scale(features.len());
+        let mut parts: Vec<Contribution> = features
+            .iter()
+            .map(|f| Contribution {
+                feature: f.name.clone(),
+                weight: self.weights[self.bucket(f)] * scale,
+            })
+            .collect();
+        let logit = self.bias + parts.iter().map(|c| c.weight).sum::<f32>();
+        parts.retain(|c| c.weight > 0.0);
+        parts.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        parts.truncate(top);
+        Score {
+            logit,
+            probability: sigmoid(logit),
+            top: parts,
+        }
+    }
+
+    /// Non-zero weights.
+    pub fn non_zero(&self) -> usize {
+        self.weights.iter().filter(|w| **w != 0.0).count()
+    }
+
+    /// The file format: magic, bits, flags (bit 0: scaled), bias, count of non-zero weights, then (index, weight)
+    /// pairs, all little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + self.non_zero() * 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.bits.to_le_bytes());
+        out.extend_from_slice(&u32::from(self.scaled).to_le_bytes());
+        out.extend_from_slice(&self.bias.to_le_bytes());
+        out.extend_from_slice(&(self.non_zero() as u32).to_le_bytes());
+        for (i, w) in self.weights.iter().enumerate() {
+            if *w != 0.0 {
+                out.extend_from_slice(&(i as u32).to_le_bytes());
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Read the file format of [`Model::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or_else(|| ModelError("not a Chowk model file (bad magic)".into()))?;
+        let mut words = rest.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
+        let mut next = |what: &str| {
+            words
+                .next()
+                .ok_or_else(|| ModelError(format!("truncated at {what}")))
+        };
+        let bits = u32::from_le_bytes(next("bits")?);
+        let mut model = Model::zeros(bits)?;
+        let flags = u32::from_le_bytes(next("flags")?);
+        if flags > 1 {
+            return Err(ModelError(format!("unknown flags {flags:#x}")));
+        }
+        model.scaled = flags == 1;
+        model.bias = f32::from_le_bytes(next("bias")?);
+        let count = u32::from_le_bytes(next("count")?) as usize;
+        if rest.len() != 16 + count * 8 {
+            return Err(ModelError(format!(
+                "{count} weights need {} bytes, the file has {}",
+                24 + count * 8,
+                bytes.len()
+            )));
+        }
+        for _ in 0..count {
+            let index = u32::from_le_bytes(next("index")?) as usize;
+            let weight = f32::from_le_bytes(next("weight")?);
+            let slot = model
+                .weights
+                .get_mut(index)
+                .ok_or_else(|| ModelError(format!("index {index} outside 2^{bits}")))?;
+            if !weight.is_finite() {
+                return Err(ModelError(format!("weight {index} is not finite")));
+            }
+            *slot = weight;
+        }
+        if !model.bias.is_finite() {
+            return Err(ModelError("bias is not finite".into()));
+        }
+        Ok(model)
+    }
+}
+
+/// How much each feature counts in a message with `n` features.
+pub(super) fn scale(n: usize) -> f32 {
+    1.0 / (n.max(1) as f32).sqrt()
+}
+
+/// The logistic function.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_format_round_trips_and_refuses_damage() {
+        let mut m = Model::zeros(10).expect("bits");
+        m.bias = -1.5;
+        m.weights[3] = 0.25;
+        m.weights[1000] = -2.0;
+        let bytes = m.to_bytes();
+        assert_eq!(Model::from_bytes(&bytes), Ok(m));
+        assert!(Model::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Model::from_bytes(b"garbage").is_err());
+        let mut bad = bytes.clone();
+        bad[8] = 40; // bits
+        assert!(Model::from_bytes(&bad).is_err());
+    }
+}

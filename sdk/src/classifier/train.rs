@@ -1,0 +1,335 @@
+//! Fitting a [`Model`] to labelled examples, and measuring one on held-out examples.
+//! Logistic regression (AdaGrad, L2, a fixed shuffle seed: the same data gives the same model)
+//! or multinomial naive Bayes over feature presence; both produce the same model format.
+
+use super::features::features;
+use super::model::{scale, sigmoid, Model, ModelError};
+
+/// One labelled text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// The text.
+    pub text: String,
+    /// Whether it is spam.
+    pub spam: bool,
+}
+
+/// How to fit the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// Logistic regression.
+    #[default]
+    Logistic,
+    /// Multinomial naive Bayes.
+    Bayes,
+}
+
+/// Training settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainOptions {
+    /// Which algorithm.
+    pub algorithm: Algorithm,
+    /// Table size, bits of the bucket index.
+    pub bits: u32,
+    /// Passes over the data (logistic).
+    pub epochs: u32,
+    /// AdaGrad learning rate (logistic).
+    pub learning_rate: f32,
+    /// L2 penalty per update (logistic).
+    pub l2: f32,
+    /// Additive smoothing (Bayes).
+    pub alpha: f32,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            algorithm: Algorithm::Logistic,
+            bits: 18,
+            epochs: 12,
+            learning_rate: 0.5,
+            l2: 1e-6,
+            alpha: 0.5,
+        }
+    }
+}
+
+/// Fit a model.
+pub fn train(examples: &[Example], options: &TrainOptions) -> Result<Model, ModelError> {
+    let mut model = Model::zeros(options.bits)?;
+    let data: Vec<(Vec<usize>, bool)> = examples
+        .iter()
+        .map(|e| {
+            let buckets = features(&e.text).iter().map(|f| model.bucket(f)).collect();
+            (buckets, e.spam)
+        })
+        .collect();
+    match options.algorithm {
+        Algorithm::Logistic => logistic(&mut model, &data, options),
+        Algorithm::Bayes => bayes(&mut model, &data, options),
+    }
+    Ok(model)
+}
+
+fn logistic(model: &mut Model, data: &[(Vec<usize>, bool)], o: &TrainOptions) {
+    let (bias, weights) = model.weights_mut();
+    let mut g2 = vec![0f32; weights.len()];
+    let mut g2_bias = 0f32;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..o.epochs {
+        for i in (1..order.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        for &i in &order {
+            let (buckets, spam) = &data[i];
+            let s = scale(buckets.len());
+            let z = *bias + buckets.iter().map(|b| weights[*b] * s).sum::<f32>();
+            let g = sigmoid(z) - if *spam { 1.0 } else { 0.0 };
+            g2_bias += g * g;
+            *bias -= o.learning_rate * g / (g2_bias.sqrt() + 1e-6);
+            for &b in buckets {
+                let gi = g * s + o.l2 * weights[b];
+                g2[b] += gi * gi;
+                weights[b] -= o.learning_rate * gi / (g2[b].sqrt() + 1e-6);
+            }
+        }
+    }
+}
+
+fn bayes(model: &mut Model, data: &[(Vec<usize>, bool)], o: &TrainOptions) {
+    model.set_scaled(false);
+    let (bias, weights) = model.weights_mut();
+    let mut spam = vec![0f32; weights.len()];
+    let mut ham = vec![0f32; weights.len()];
+    let (mut n_spam, mut n_ham) = (0f32, 0f32);
+    for (buckets, is_spam) in data {
+        let (counts, n) = if *is_spam {
+            (&mut spam, &mut n_spam)
+        } else {
+            (&mut ham, &mut n_ham)
+        };
+        *n += 1.0;
+        for &b in buckets {
+            counts[b] += 1.0;
+        }
+    }
+    let (total_spam, total_ham) = (spam.iter().sum::<f32>(), ham.iter().sum::<f32>());
+    let used = spam
+        .iter()
+        .zip(&ham)
+        .filter(|(s, h)| **s + **h > 0.0)
+        .count() as f32;
+    let a = o.alpha;
+    *bias = ((n_spam + 1.0) / (n_ham + 1.0)).ln();
+    for b in 0..weights.len() {
+        if spam[b] + ham[b] > 0.0 {
+            let ps = (spam[b] + a) / (total_spam + a * used);
+            let ph = (ham[b] + a) / (total_ham + a * used);
+            weights[b] = (ps / ph).ln();
+        }
+    }
+}
+
+/// Counts of right and wrong answers at a probability threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Confusion {
+    /// Spam caught.
+    pub true_spam: usize,
+    /// Spam missed.
+    pub missed_spam: usize,
+    /// Ham passed.
+    pub true_ham: usize,
+    /// Ham flagged as spam.
+    pub flagged_ham: usize,
+}
+
+impl Confusion {
+    /// Share of spam caught.
+    pub fn recall(&self) -> f64 {
+        ratio(self.true_spam, self.true_spam + self.missed_spam)
+    }
+
+    /// Share of ham flagged.
+    pub fn ham_flagged(&self) -> f64 {
+        ratio(self.flagged_ham, self.flagged_ham + self.true_ham)
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Score every example and count the answers at `threshold` (probability of spam).
+pub fn evaluate(model: &Model, examples: &[Example], threshold: f32) -> Confusion {
+    let mut c = Confusion::default();
+    for e in examples {
+        let flagged = sigmoid(model.logit_of(&features(&e.text))) >= threshold;
+        match (e.spam, flagged) {
+            (true, true) => c.true_spam += 1,
+            (true, false) => c.missed_spam += 1,
+            (false, true) => c.flagged_ham += 1,
+            (false, false) => c.true_ham += 1,
+        }
+    }
+    c
+}
+
+/// One class's paired comparison of two models on held-out examples (McNemar's test): the
+/// examples of that class only the new model gets wrong, and only the old one gets wrong.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    /// `ham` or `spam`.
+    pub class: &'static str,
+    /// Wrong only with the new model.
+    pub new_only: usize,
+    /// Wrong only with the old model.
+    pub old_only: usize,
+    /// One-sided p-value that the new model is this much worse by chance.
+    pub p: f64,
+}
+
+impl Paired {
+    /// Whether the new model is significantly worse at level `alpha`.
+    pub fn is_worse(&self, alpha: f64) -> bool {
+        self.p < alpha
+    }
+}
+
+impl std::fmt::Display for Paired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} wrong only with the new model, {} only with the current (one-sided p = {:.3})",
+            self.class, self.new_only, self.old_only, self.p
+        )
+    }
+}
+
+/// Compare two models on held-out examples, ham and spam separately, at `threshold`.
+pub fn compare(new: &Model, old: &Model, heldout: &[Example], threshold: f32) -> [Paired; 2] {
+    let flags = |m: &Model, e: &Example| m.score(&e.text, 0).probability >= threshold;
+    [("ham", false), ("spam", true)].map(|(class, spam)| {
+        let (mut new_only, mut old_only) = (0, 0);
+        for e in heldout.iter().filter(|e| e.spam == spam) {
+            let (n, o) = (flags(new, e) != spam, flags(old, e) != spam);
+            new_only += usize::from(n && !o);
+            old_only += usize::from(o && !n);
+        }
+        Paired {
+            class,
+            new_only,
+            old_only,
+            p: binomial_tail(new_only, new_only + old_only),
+        }
+    })
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, 1/2): McNemar's exact one-sided test.
+fn binomial_tail(k: usize, n: usize) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    let ln_choose =
+        |n: usize, i: usize| -> f64 { (1..=i).map(|j| ((n + 1 - j) as f64 / j as f64).ln()).sum() };
+    let half = 0.5f64.ln() * n as f64;
+    (k..=n)
+        .map(|i| (ln_choose(n, i) + half).exp())
+        .sum::<f64>()
+        .min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples() -> Vec<Example> {
+        let spam = [
+            "win a free prize now click bit.ly/x",
+            "urgent kyc update or account blocked http://sbi-kyc.xyz",
+            "earn 5000 daily part time job contact hr on whatsapp",
+            "free prize claim now call 9876543210",
+        ];
+        let ham = [
+            "bhai 50 kg rice ka rate kya hai",
+            "payment done, please send the invoice",
+            "shop closed tomorrow for diwali",
+            "ok ji, delivery by evening",
+        ];
+        spam.iter()
+            .map(|t| (t, true))
+            .chain(ham.iter().map(|t| (t, false)))
+            .map(|(t, spam)| Example {
+                text: (*t).to_owned(),
+                spam,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_algorithms_separate_what_they_were_trained_on() {
+        for algorithm in [Algorithm::Logistic, Algorithm::Bayes] {
+            let options = TrainOptions {
+                algorithm,
+                bits: 12,
+                ..TrainOptions::default()
+            };
+            let model = train(&examples(), &options).expect("train");
+            let c = evaluate(&model, &examples(), 0.5);
+            assert_eq!(
+                (c.recall(), c.ham_flagged()),
+                (1.0, 0.0),
+                "{algorithm:?} {c:?}"
+            );
+            let unseen = model.score("claim your free prize now", 3);
+            assert!(unseen.probability > 0.5, "{algorithm:?} {unseen:?}");
+            assert!(!unseen.top.is_empty());
+            let again = Model::from_bytes(&model.to_bytes()).expect("round trip");
+            assert_eq!(again, model);
+        }
+    }
+
+    #[test]
+    fn mcnemar_tail_probabilities() {
+        assert_eq!(binomial_tail(0, 5), 1.0);
+        assert!((binomial_tail(3, 3) - 0.125).abs() < 1e-9);
+        assert!((binomial_tail(2, 3) - 0.5).abs() < 1e-9);
+        assert!(binomial_tail(10, 12) < 0.05);
+        assert!(binomial_tail(6, 10) > 0.05);
+    }
+
+    #[test]
+    fn a_model_is_not_worse_than_itself_and_a_blank_one_is() {
+        let o = TrainOptions {
+            bits: 12,
+            ..TrainOptions::default()
+        };
+        let good = train(&examples(), &o).expect("train");
+        let same = compare(&good, &good, &examples(), 0.5);
+        assert!(same.iter().all(|p| !p.is_worse(0.05) && p.new_only == 0));
+        let mut many = examples();
+        for _ in 0..3 {
+            many.extend(examples());
+        }
+        let blank = Model::zeros(12).expect("bits");
+        let [ham, spam] = compare(&blank, &good, &many, 0.6);
+        assert!(!ham.is_worse(0.05), "{ham}");
+        assert!(spam.is_worse(0.05), "{spam}");
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let o = TrainOptions {
+            bits: 12,
+            ..TrainOptions::default()
+        };
+        assert_eq!(train(&examples(), &o), train(&examples(), &o));
+    }
+}
