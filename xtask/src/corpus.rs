@@ -1,7 +1,8 @@
-//! Evaluating a chain on a labelled corpus: converts `label<TAB>text` lines to the JSON lines
-//! `chowk eval` reads, runs it, and lets `chowk eval` print the confusion summary.
+//! Evaluating a chain on a labelled corpus: builds the plugins and the host, then runs
+//! `chowk eval --corpus`, which reads the TSV itself (`label<TAB>text`, or the SME corpus's
+//! `label<TAB>family<TAB>lang<TAB>text`; `PATH:even`/`PATH:odd` for one half) and prints the
+//! summary: recall, ham flagged, rules by label, families.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -10,26 +11,19 @@ use anyhow::{Context, Result};
 
 use crate::{plugins, shell};
 
-/// Build the plugins and the host, then run `chowk eval` over the corpus.
-pub fn run(root: &Path, tsv: &Path, chain: &Path) -> Result<()> {
-    let text = fs::read_to_string(tsv).with_context(|| {
+/// Build the plugins and the host, then run `chowk eval --corpus` over `corpus`.
+pub fn run(root: &Path, corpus: &str, chain: &Path) -> Result<()> {
+    let file = corpus
+        .rsplit_once(':')
+        .filter(|(_, half)| matches!(*half, "even" | "odd"))
+        .map_or(corpus, |(path, _)| path);
+    fs::metadata(file).with_context(|| {
         format!(
-            "reading {}: a `label<TAB>text` corpus (first line a header, labels ham/spam). The \
-             default is the SMS Spam Collection in ../shared/corpus/ beside the repository; pass \
-             another file as the argument",
-            tsv.display()
+            "reading {file}: a labelled TSV corpus. The default is the SMS Spam Collection in \
+             ../shared/corpus/ beside the repository; corpus/sme/heldout.tsv is the Indian SME \
+             held-out set"
         )
     })?;
-    let mut jsonl = String::new();
-    for line in text.lines().skip(1) {
-        let Some((label, body)) = line.split_once('\t') else {
-            continue;
-        };
-        let label = if label == "spam" { "spam" } else { "ham" };
-        writeln!(jsonl, "{}", serde_json_line(label, body))?;
-    }
-    let out = root.join("target/corpus.jsonl");
-    fs::write(&out, jsonl)?;
     plugins::build(root)?;
     shell::cargo(&["build", "--release", "--locked", "-p", "chowk-host"])?;
     let results = root.join("target/corpus-results.jsonl");
@@ -40,13 +34,8 @@ pub fn run(root: &Path, tsv: &Path, chain: &Path) -> Result<()> {
             .arg("eval")
             .arg("--plugins")
             .arg(chain)
-            .arg("--input")
-            .arg(&out)
+            .arg("--corpus")
+            .arg(corpus)
             .stdout(results_file),
     )
-}
-
-/// One `chowk eval` input line.
-fn serde_json_line(label: &str, text: &str) -> String {
-    serde_json::json!({"text": text, "label": label}).to_string()
 }

@@ -48,12 +48,13 @@ enum Command {
     /// interruption), the store (vs bare Redis commands), the relay (vs bare NATS), the HTTP
     /// API (vs an empty HTTP round trip) and hot reload (watched vs a direct reload).
     Bench,
-    /// Build, then run `chowk eval` on a labelled `label<TAB>text` corpus and print recall and
-    /// false-positive rate (default corpus: ../shared/corpus/sms-spam.tsv).
+    /// Build, then run `chowk eval --corpus` on a labelled TSV corpus and print recall, ham
+    /// flagged, rules by label and families (default: ../shared/corpus/sms-spam.tsv; try
+    /// corpus/sme/heldout.tsv, or PATH:odd for one half).
     Corpus {
         /// The TSV corpus.
         #[arg(default_value = "../shared/corpus/sms-spam.tsv")]
-        tsv: std::path::PathBuf,
+        tsv: String,
         /// The chain to evaluate.
         #[arg(long, default_value = "plugins.toml")]
         plugins: std::path::PathBuf,

@@ -1,5 +1,5 @@
-//! `chowk train`: fit the spam classifier's model from labelled corpora and from moderators'
-//! decisions kept in the store (removed → spam, approved → ham), measure it on a held-out set,
+//! `chowk train`: fit the spam classifier's model from labelled corpora (TSV or JSON lines) and
+//! from moderators' decisions kept in the store (removed → spam, approved → ham), measure it on a held-out set,
 //! print the confusion matrices of the new and the current model, and write the new one only
 //! if it is not worse (or with `--force`). "Worse" is decided per class with McNemar's paired
 //! test on the held-out messages the two models judge differently: more ham flagged, or more
@@ -22,8 +22,10 @@ const ALPHA: f64 = 0.05;
 /// Arguments of `chowk train`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A labelled TSV corpus to train on: `PATH`, `PATH:even` or `PATH:odd` (one half of a
-    /// fixed split: alternate lines), optionally `*N` to count each example N times. Repeatable.
+    /// A labelled corpus to train on, TSV (`label<TAB>text` or `label<TAB>family<TAB>lang<TAB>text`)
+    /// or JSON lines (`.jsonl`: `{"text", "label"}`): `PATH`, `PATH:even` or `PATH:odd` (one half
+    /// of a fixed split: alternate lines), optionally `*N` to count each example N times.
+    /// Repeatable.
     #[arg(long = "corpus")]
     corpora: Vec<String>,
     /// A labelled TSV corpus to measure on (same syntax, `*N` ignored). Without one, every
@@ -174,12 +176,55 @@ fn load(spec: &str) -> Result<(Vec<Example>, usize)> {
         _ => (spec, Half::All),
     };
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    if path.ends_with(".jsonl") || path.ends_with(".json") {
+        return Ok((
+            parse_jsonl(&text, half).with_context(|| path.to_owned())?,
+            times,
+        ));
+    }
     let examples = parse_tsv(&text, half)
         .with_context(|| path.to_owned())?
         .into_iter()
         .map(|l| l.example)
         .collect();
     Ok((examples, times))
+}
+
+/// JSON lines as `chowk eval` reads them: `{"text": ..., "label": "spam" | "ham"}` (other
+/// fields ignored; lines without a label skipped).
+fn parse_jsonl(text: &str, half: Half) -> Result<Vec<Example>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+        label: Option<String>,
+    }
+    let mut out = Vec::new();
+    let mut n = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line: Line = serde_json::from_str(line).with_context(|| format!("line {}", i + 1))?;
+        let spam = match line.label.as_deref() {
+            Some("spam") => true,
+            Some("ham") => false,
+            None => continue,
+            Some(other) => bail!("line {}: label must be spam or ham, got {other:?}", i + 1),
+        };
+        let take = match half {
+            Half::All => true,
+            Half::Even => n.is_multiple_of(2),
+            Half::Odd => !n.is_multiple_of(2),
+        };
+        n += 1;
+        if take {
+            out.push(Example {
+                text: line.text,
+                spam,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn store_labels(config: Option<&Path>, rooms: &[String]) -> Result<Vec<Example>> {

@@ -1,6 +1,7 @@
-//! The cost of the sandbox: one realistic message through the three shipped plugins as wasm
-//! components (in-memory plugin state), against the same plugin crates compiled natively and
-//! called directly through the SDK's harness, in the same run. Also: how long an infinite-loop
+//! The cost of the sandbox: one realistic message through the six shipped plugins as wasm
+//! components (in-memory plugin state; the classifier with the shipped model), against the same
+//! plugin crates compiled natively and called directly through the SDK's harness, in the same
+//! run. Also: how long an infinite-loop
 //! plugin runs before its deadline stops it.
 //!
 //! Run with `cargo bench -p chowk-tests --bench system -- chain` (or `cargo xtask bench`, which
@@ -12,14 +13,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use broadcast::Broadcast;
 use chowk_host::clock::{Clock, ManualClock};
 use chowk_host::plugins::{
     Action, Chain, ChainContext, Manifest, MemoryState, Message, PluginEngine,
 };
 use chowk_sdk::testing::TestHost;
+use chowk_sdk::testing::TestPlugin;
 use chowk_sdk::{init_plugin, Plugin, Verdict};
+use classifier::Classifier;
 use criterion::Criterion;
 use keyword_filter::KeywordFilter;
+use link_safety::LinkSafety;
 use rate_limit::RateLimit;
 use spam_rules::SpamRules;
 
@@ -63,12 +68,15 @@ impl WasmChain {
     }
 }
 
-/// The same three plugins, compiled natively, with the same chain semantics.
+/// The same six plugins, compiled natively, with the same chain semantics.
 struct NativeChain {
     host: TestHost,
     rate: RateLimit,
     keywords: KeywordFilter,
+    links: LinkSafety,
     spam: SpamRules,
+    classifier: TestPlugin<Classifier>,
+    broadcast: Broadcast,
     n: u64,
 }
 
@@ -83,11 +91,18 @@ impl NativeChain {
                 .expect("plugin in plugins.toml")
                 .config_json()
         };
+        let model = std::fs::read(repo().join("models/sme.bin")).expect("the shipped model");
+        let classifier_config: serde_json::Value =
+            serde_json::from_str(&config("classifier")).expect("json");
         NativeChain {
             host: TestHost::new(),
             rate: init_plugin(&config("rate-limit")).expect("rate-limit"),
             keywords: init_plugin(&config("keyword-filter")).expect("keyword-filter"),
+            links: init_plugin(&config("link-safety")).expect("link-safety"),
             spam: init_plugin(&config("spam-rules")).expect("spam-rules"),
+            classifier: TestPlugin::with_assets(classifier_config, [("model".to_owned(), model)])
+                .expect("classifier"),
+            broadcast: init_plugin(&config("broadcast")).expect("broadcast"),
             n: 0,
         }
     }
@@ -110,7 +125,15 @@ impl NativeChain {
                 v => score += v.points(),
             }
         }
-        score + self.spam.check(&message, &host).points()
+        for verdict in [
+            self.links.check(&message, &host),
+            self.spam.check(&message, &host),
+            self.classifier.plugin().check(&message, &host),
+            self.broadcast.check(&message, &host),
+        ] {
+            score += verdict.points();
+        }
+        score
     }
 }
 
@@ -155,8 +178,8 @@ pub fn run(benching: bool) {
 
     let mut criterion = Criterion::default().configure_from_args();
     let mut group = criterion.benchmark_group("chain");
-    group.bench_function("wasm_three_plugins", |b| b.iter(|| black_box(wasm.once())));
-    group.bench_function("native_three_plugins", |b| {
+    group.bench_function("wasm_shipped_chain", |b| b.iter(|| black_box(wasm.once())));
+    group.bench_function("native_shipped_chain", |b| {
         b.iter(|| black_box(native.once()))
     });
     group.finish();

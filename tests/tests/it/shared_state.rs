@@ -1,5 +1,6 @@
 //! Plugin state in Redis is shared by every host: the rate-limit plugin, running in two
-//! independent hosts (engines, chains, connections) on one Redis, enforces one limit.
+//! independent hosts (engines, chains, connections) on one Redis, enforces one limit, and the
+//! broadcast plugin counts the rooms a text reached across both.
 
 use std::sync::Arc;
 
@@ -19,7 +20,24 @@ deadline_ms = 50
 per_sender = { max = 3, window_ms = 60000 }
 "#;
 
+const BROADCAST: &str = r#"
+version = 1
+[chain]
+flag_at = 3.0
+reject_at = 100.0
+[[plugins]]
+name = "broadcast"
+path = "broadcast.wasm"
+deadline_ms = 200
+[plugins.config]
+min_rooms = 3
+"#;
+
 fn host(redis: &RedisServer, runtime: &tokio::runtime::Runtime) -> Chain {
+    chain(redis, runtime, RATE)
+}
+
+fn chain(redis: &RedisServer, runtime: &tokio::runtime::Runtime, manifest: &str) -> Chain {
     let store = {
         let _guard = runtime.enter();
         let mut config = RedisConfig::url(redis.url());
@@ -33,7 +51,7 @@ fn host(redis: &RedisServer, runtime: &tokio::runtime::Runtime) -> Chain {
     };
     Chain::load(
         &ctx,
-        &Manifest::parse(RATE).expect("manifest"),
+        &Manifest::parse(manifest).expect("manifest"),
         &plugins_dir(),
         1,
     )
@@ -66,5 +84,31 @@ fn two_hosts_enforce_one_rate_limit() {
     assert!(
         keys.contains("chowk:pstate:rate-limit:sender:asha:"),
         "state lives in Redis under the plugin's namespace: {keys}"
+    );
+}
+
+#[test]
+fn two_hosts_count_one_broadcast() {
+    let redis = RedisServer::primary();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, b) = (
+        chain(&redis, &runtime, BROADCAST),
+        chain(&redis, &runtime, BROADCAST),
+    );
+    let text = |phone: &str| {
+        format!("Part time job: earn Rs 3000 daily liking videos, contact HR on WhatsApp {phone}")
+    };
+    let actions: Vec<Action> = [
+        (&a, "r1", "s1", "9876543210"),
+        (&b, "r2", "s2", "9123456789"),
+        (&a, "r3", "s3", "9000000001"),
+    ]
+    .iter()
+    .map(|(h, room, sender, phone)| h.evaluate(&msg(&text(phone), sender, room)).action)
+    .collect();
+    assert_eq!(
+        actions,
+        [Action::Allow, Action::Allow, Action::Flag],
+        "the third room, whichever host and sender"
     );
 }
