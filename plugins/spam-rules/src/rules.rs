@@ -528,6 +528,8 @@ mod tests {
             "Maine request bheji hai, approve karke PIN daal do, paise aa jayenge",
             "भैया रिक्वेस्ट आई होगी, अप्रूव करके पिन डाल दीजिए, पैसे आ जाएंगे",
             "Enter your UPI PIN to receive Rs 5000 cashback",
+            "Advance ka QR bhej diya hai, scan karo aur amount daal ke pin dalo, aapko mil jayega",
+            "You'll get a request from my husband, just approve it please",
         ] {
             assert!(rule(text), "{text:?} should be pay_to_receive");
         }
@@ -536,6 +538,9 @@ mod tests {
             "Savdhan: koi bole scan karo paise aa jayenge to mat karna, fraud hai",
             "Never enter your PIN to receive money. PIN is only for paying.",
             "Please send your shop QR, I will scan and pay",
+            "QR scan karke payment bhej diya, check karo",
+            "I scanned your QR and sent 500, did you receive?",
+            "Payment received, thank you. Invoice bhej diya",
         ] {
             assert!(!rule(text), "{text:?} should not be pay_to_receive");
         }
