@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long)]
     from_store: bool,
     /// How many times each moderator decision counts (they are in-domain and few).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     store_weight: usize,
     /// Only these rooms' decisions (comma-separated; default every room): a community model.
     #[arg(long, value_delimiter = ',')]

@@ -33,6 +33,10 @@ pub struct Config {
     /// `scam_words`: account and reward phishing: kyc, otp, cvv, un-redeemed points, voicemail,
     /// subscriber, entitled...
     pub scam: WordRule,
+    /// `scam_warning`: members warning each other ("beware", "don't believe", "fraud hai",
+    /// "सावधान"), often quoting the scam itself: *negative* points, once, so the quoted scam
+    /// words do not flag the warning. `weight` is the points taken off.
+    pub warnings: WordRule,
     /// `sms_keyword`: "Reply WIN", "txt CLUB": a send/reply verb followed by an upper-case
     /// keyword, the shape of subscription and premium-SMS offers.
     pub sms_keywords: CountRule,
@@ -239,6 +243,58 @@ pub(crate) mod defaults {
             "cust care",
         ],
     );
+    /// `scam_warning`: points taken off (once), and the phrases of a warning.
+    pub const WARNINGS: (f64, u32, &[&str]) = (
+        2.5,
+        1,
+        &[
+            "beware",
+            "be careful",
+            "be alert",
+            "stay alert",
+            "don't believe",
+            "do not believe",
+            "dont believe",
+            "don't click",
+            "do not click",
+            "dont click",
+            "don't share",
+            "do not share",
+            "never share",
+            "is fake",
+            "are fake",
+            "fake message",
+            "fake call",
+            "fake sms",
+            "is a scam",
+            "are scams",
+            "it's a scam",
+            "its a scam",
+            "scam alert",
+            "fraud alert",
+            "fraud hai",
+            "fraud he",
+            "froud hai",
+            "savdhan",
+            "saavdhan",
+            "sawdhan",
+            "dhokha",
+            "mat kholna",
+            "mat karna",
+            "mat dena",
+            "report and block",
+            "block and report",
+            "psa",
+            "सावधान",
+            "धोखा",
+            "फ्रॉड",
+            "मत खोलें",
+            "मत करें",
+            "ना बताएं",
+            "न बताएं",
+        ],
+    );
+
     pub const SCAM: (f64, u32, &[&str]) = (
         1.5,
         2,

@@ -31,6 +31,12 @@ impl WordList {
         })
     }
 
+    /// A list whose hits take points off (warnings vouch for a message).
+    fn negated(mut self) -> Self {
+        self.weight = -self.weight;
+        self
+    }
+
     /// `weight` per distinct matched term, at most `max_hits` of them. Repeats of one term do
     /// not add up: "win or lose ... we will win" is cricket talk, not a prize.
     fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
@@ -181,6 +187,7 @@ impl Rules {
                 WordList::compile("call_to_action", c.call_to_action, defaults::ACTION)?,
                 WordList::compile("premium_rate", c.premium_rate, defaults::PREMIUM)?,
                 WordList::compile("scam_words", c.scam, defaults::SCAM)?,
+                WordList::compile("scam_warning", c.warnings, defaults::WARNINGS)?.negated(),
             ],
             shortener_weight: positive("link_shortener", weight.unwrap_or(defaults::SHORTENERS.0))?,
             shorteners,
@@ -543,6 +550,25 @@ mod tests {
             "Payment received, thank you. Invoice bhej diya",
         ] {
             assert!(!rule(text), "{text:?} should not be pay_to_receive");
+        }
+    }
+
+    #[test]
+    fn a_warning_that_quotes_a_scam_scores_less_than_the_scam() {
+        let p = rules();
+        let scam = "Congrats! You won Rs 25,00,000 in the lucky draw, claim now";
+        let warning = "Beware, fake message going around: \"Congrats! You won Rs 25,00,000 in \
+                       the lucky draw, claim now\"";
+        let (s, w) = (p.check_text(scam).points(), p.check_text(warning).points());
+        assert!(w <= s - 2.5, "warning {w} vs scam {s}");
+        match p.check_text("सावधान! KYC अपडेट का लिंक फ्रॉड है")
+        {
+            chowk_sdk::Verdict::Score(hits) => {
+                assert!(hits
+                    .iter()
+                    .any(|h| h.rule == "scam_warning" && h.points < 0.0));
+            }
+            other => panic!("expected a score, got {other:?}"),
         }
     }
 

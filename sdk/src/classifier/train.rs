@@ -1,5 +1,6 @@
 //! Fitting a [`Model`] to labelled examples, and measuring one on held-out examples.
-//! Logistic regression (AdaGrad, L2, a fixed shuffle seed: the same data gives the same model)
+//! Logistic regression (AdaGrad, L2, a fixed shuffle seed: the same data gives the same model;
+//! the weights of the second half's epochs averaged)
 //! or multinomial naive Bayes over feature presence; both produce the same model format.
 
 use super::features::features;
@@ -77,7 +78,13 @@ fn logistic(model: &mut Model, data: &[(Vec<usize>, bool)], o: &TrainOptions) {
     let mut g2_bias = 0f32;
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-    for _ in 0..o.epochs {
+    // The weights after each epoch of the second half are averaged (Polyak averaging): the
+    // model then depends much less on the order of the last updates, so adding a few examples
+    // moves it only where they matter.
+    let mut sum = vec![0f32; weights.len()];
+    let mut sum_bias = 0f32;
+    let mut averaged = 0u32;
+    for epoch in 0..o.epochs {
         for i in (1..order.len()).rev() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
@@ -97,6 +104,20 @@ fn logistic(model: &mut Model, data: &[(Vec<usize>, bool)], o: &TrainOptions) {
                 weights[b] -= o.learning_rate * gi / (g2[b].sqrt() + 1e-6);
             }
         }
+        if epoch >= o.epochs / 2 {
+            for (acc, w) in sum.iter_mut().zip(weights.iter()) {
+                *acc += *w;
+            }
+            sum_bias += *bias;
+            averaged += 1;
+        }
+    }
+    if averaged > 0 {
+        let n = averaged as f32;
+        for (w, acc) in weights.iter_mut().zip(&sum) {
+            *w = acc / n;
+        }
+        *bias = sum_bias / n;
     }
 }
 

@@ -162,6 +162,39 @@ async fn moderators_removals_teach_the_classifier_a_new_scam_family() {
         remove(&api, m["id"].as_str().expect("id")).await;
     }
 
+    // The held-out ham rate of the shipped chain with this model, before and after.
+    let shipped = std::fs::read_to_string(repo.join("plugins.toml"))
+        .expect("plugins.toml")
+        .replace(
+            "path = \"target/plugins/",
+            &format!("path = \"{}/", s(&chowk_tests::plugins_dir())),
+        )
+        .replace("models/sme.bin", s(&model));
+    let full_chain = dir.path().join("shipped.toml");
+    std::fs::write(&full_chain, shipped).expect("write chain");
+    let ham_flagged = || -> (u32, u32) {
+        let (ok, _, err) = chowk(&[
+            "eval",
+            "--plugins",
+            s(&full_chain),
+            "--corpus",
+            s(&heldout),
+            "--summary-only",
+        ]);
+        assert!(ok, "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("ham flagged or rejected"))
+            .unwrap_or_else(|| panic!("no ham line in {err}"));
+        let (flagged, total) = line
+            .split_whitespace()
+            .find(|w| w.contains('/'))
+            .and_then(|w| w.split_once('/'))
+            .expect("n/m");
+        (flagged.parse().expect("n"), total.parse().expect("m"))
+    };
+    let (ham_before, ham_total) = ham_flagged();
+
     let config = dir.path().join("chowk.toml");
     std::fs::write(
         &config,
@@ -190,23 +223,14 @@ async fn moderators_removals_teach_the_classifier_a_new_scam_family() {
         err.contains("moderators' decisions: 30 spam + 0 ham"),
         "{err}"
     );
-    let ham_flagged = |section: &str| -> f64 {
-        let at = out
-            .find(section)
-            .unwrap_or_else(|| panic!("no {section:?} in {out}"));
-        let line = out[at..]
-            .lines()
-            .find(|l| l.contains("ham flagged"))
-            .expect("rates line");
-        line.rsplit("ham flagged ")
-            .next()
-            .and_then(|v| v.trim_end_matches('%').parse().ok())
-            .unwrap_or_else(|| panic!("unparsable {line:?}"))
-    };
-    let (new_rate, old_rate) = (ham_flagged("new:"), ham_flagged("current ("));
+    // "Does not rise" within what one model's training noise moves: one message of the held-out
+    // ham (a retrained model differs everywhere a little; `chowk train` checked that no change
+    // is significant, per class, with McNemar's test).
+    let (ham_after, _) = ham_flagged();
     assert!(
-        new_rate <= old_rate + 0.5,
-        "held-out ham flagged rose: {old_rate}% -> {new_rate}%\n{out}"
+        ham_after <= ham_before + 1,
+        "held-out ham flagged by the shipped chain rose: {ham_before} -> {ham_after} of \
+         {ham_total}\n{out}"
     );
 
     // The watcher reloads the chain with the new model; the family is now flagged.
@@ -223,7 +247,10 @@ async fn moderators_removals_teach_the_classifier_a_new_scam_family() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let after = flagged_share(&api, 200..210).await;
-    eprintln!("new scam family flagged: {before} before, {after} after; held-out ham flagged {old_rate}% -> {new_rate}%");
+    eprintln!(
+        "new scam family flagged: {before} before, {after} after; held-out ham flagged by the \
+         shipped chain: {ham_before} -> {ham_after} of {ham_total}"
+    );
     assert!(
         after >= 0.9,
         "the new model flags the family: {after} flagged (before {before})"
