@@ -312,22 +312,55 @@ async fn fleet_source(
     }
 }
 
-/// The first chain: the fleet's current revision (generation = revision), or the manifest at
-/// `path` (generation 1; 0 in fleet mode before anything is published, below every revision).
+/// The first chain: the newest published revision this host can load (generation = revision),
+/// or the manifest at `path` (generation 1; 0 in fleet mode, below every revision). A published
+/// revision that cannot be fetched or built is skipped and reported (`reload.last_error`): one
+/// bad publish must not stop every restart and every new host of a fleet.
 async fn first_chain(
     context: ChainContext,
     path: &std::path::Path,
     fleet: Option<&Fleet>,
 ) -> Result<Reloader, ServerError> {
     let published = match fleet {
-        Some(fleet) => fleet.current().await?,
-        None => None,
+        Some(fleet) => fleet.revisions().await?,
+        None => Vec::new(),
     };
     let first = if fleet.is_some() { 0 } else { 1 };
     let file = path.to_owned();
-    tokio::task::spawn_blocking(move || match published {
-        Some((revision, source)) => Reloader::start(context, &source, revision),
-        None => Reloader::start(context, &ChainSource::from_file(&file)?, first),
+    tokio::task::spawn_blocking(move || {
+        let mut refused: Vec<(u64, Option<String>, String)> = Vec::new();
+        let mut started = None;
+        for (revision, source) in published {
+            let source = match source {
+                Ok(source) => source,
+                Err(e) => {
+                    refused.push((revision, None, e.to_string()));
+                    continue;
+                }
+            };
+            match Reloader::start(context.clone(), &source, revision) {
+                Ok(reloader) => {
+                    started = Some(reloader);
+                    break;
+                }
+                Err(e) => {
+                    let plugin = match &e {
+                        LoadError::Plugin { plugin, .. } => Some(plugin.clone()),
+                        LoadError::Manifest(_) => None,
+                    };
+                    refused.push((revision, plugin, e.to_string()));
+                }
+            }
+        }
+        let reloader = match started {
+            Some(r) => r,
+            None => Reloader::start(context, &ChainSource::from_file(&file)?, first)?,
+        };
+        // Oldest first, so the newest refused revision is the one `last_error` shows.
+        for (revision, plugin, reason) in refused.into_iter().rev() {
+            reloader.report_revision(plugin, reason, Some(revision));
+        }
+        Ok(reloader)
     })
     .await
     .map_err(|e| ServerError::Config(format!("chain loader: {e}")))?

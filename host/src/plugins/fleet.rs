@@ -18,10 +18,13 @@ use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::chain::LoadError;
+use super::chain::{ChainContext, LoadError};
 use super::files::PluginFiles;
 use super::manifest::Manifest;
 use super::reload::{ChainSource, ReloadFailure, ReloadOutcome, Reloader};
+use super::runtime::{EngineOptions, PluginEngine};
+use super::state::MemoryState;
+use crate::clock::{Clock, SystemClock};
 
 /// The KV bucket holding the published manifest.
 pub const KV_BUCKET: &str = "chowk_plugins";
@@ -135,10 +138,17 @@ impl Buckets {
     }
 }
 
-/// Publish the chain of the manifest at `path`: validate it, upload missing components, then
-/// put the rewritten manifest (the step that hosts react to).
+/// Publish the chain of the manifest at `path`: validate it, build it once here exactly as a
+/// host would (compile every component, check it against the contract, run `init` with its
+/// config and assets), upload missing components and assets, then put the rewritten manifest
+/// (the step that hosts react to). A chain that does not build is refused before anything is
+/// uploaded, so one bad publish cannot reach the fleet.
 pub async fn publish(client: &async_nats::Client, path: &Path) -> Result<Published, FleetError> {
     let source = ChainSource::from_file(path)?;
+    let check = source.clone();
+    tokio::task::spawn_blocking(move || check_builds(&check))
+        .await
+        .map_err(|e| FleetError::Published(format!("checking the chain: {e}")))??;
     let buckets = Buckets::open(client).await?;
     let mut table: toml::Table = source
         .manifest_text
@@ -186,6 +196,23 @@ pub async fn publish(client: &async_nats::Client, path: &Path) -> Result<Publish
     })
 }
 
+/// Build a chain source with a throwaway engine and in-memory state: what every host will do.
+fn check_builds(source: &ChainSource) -> Result<(), FleetError> {
+    let engine = PluginEngine::new(EngineOptions {
+        max_instances: 64,
+        ..EngineOptions::default()
+    })
+    .map_err(|e| FleetError::Published(format!("plugin engine: {e}")))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ctx = ChainContext {
+        engine: Arc::new(engine),
+        state: Arc::new(MemoryState::new(clock.clone())),
+        clock,
+    };
+    source.build(&ctx, 0)?;
+    Ok(())
+}
+
 /// A host's view of the published chain, with the components and assets it has fetched so far.
 #[derive(Debug)]
 pub struct Fleet {
@@ -210,6 +237,30 @@ impl Fleet {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Every published revision that is still kept, newest first, with the chain of each (or
+    /// why it could not be fetched): a starting host walks them to the newest one it can load.
+    pub async fn revisions(
+        &self,
+    ) -> Result<Vec<(u64, Result<ChainSource, FleetError>)>, FleetError> {
+        let mut history = self.buckets.kv.history(CHAIN_KEY).await.map_err(nats)?;
+        let mut entries = Vec::new();
+        while let Some(entry) = history.next().await {
+            let entry = entry.map_err(nats)?;
+            if entry.operation == kv::Operation::Put {
+                entries.push((entry.revision, entry.value));
+            }
+            if entry.delta == 0 {
+                break;
+            }
+        }
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+        let mut out = Vec::with_capacity(entries.len());
+        for (revision, value) in entries {
+            out.push((revision, self.source(&value).await));
+        }
+        Ok(out)
     }
 
     /// The chain of one published manifest: its components fetched (or taken from those
@@ -313,7 +364,7 @@ impl Fleet {
                             let revision = entry.revision;
                             let result = match self.source(&entry.value).await {
                                 Ok(source) => apply(&reloader, source, revision).await,
-                                Err(e) => Err(reloader.report(None, e.to_string())),
+                                Err(e) => Err(reloader.report_revision(None, e.to_string(), Some(revision))),
                             };
                             if let Err(e) = result {
                                 tracing::warn!(revision, reason = %e.reason, "published plugin chain not loaded; the previous chain stays live");

@@ -140,6 +140,9 @@ pub struct ReloadFailure {
     pub at_ms: u64,
     /// The generation that stayed live.
     pub kept_generation: u64,
+    /// In fleet mode, the published revision that could not be loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
 }
 
 /// Reload history for operators.
@@ -203,7 +206,7 @@ impl Reloader {
     pub fn reload_file(&self, path: &Path) -> Result<ReloadOutcome, ReloadFailure> {
         match ChainSource::from_file(path) {
             Ok(source) => self.apply(&source, None),
-            Err(e) => Err(self.failed(&e)),
+            Err(e) => Err(self.failed(&e, None)),
         }
     }
 
@@ -234,10 +237,11 @@ impl Reloader {
                 generation: current,
             });
         }
-        let generation = generation.unwrap_or(current + 1);
+        let revision = generation;
+        let generation = revision.unwrap_or(current + 1);
         let chain = source
             .build(&self.ctx, generation)
-            .map_err(|e| self.failed(&e))?;
+            .map_err(|e| self.failed(&e, revision))?;
         // The status is updated under its lock while the new chain becomes visible, so a
         // reader that sees the new generation never sees the failure it replaced.
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -249,21 +253,32 @@ impl Reloader {
         Ok(ReloadOutcome::Swapped { generation })
     }
 
-    fn failed(&self, e: &LoadError) -> ReloadFailure {
+    fn failed(&self, e: &LoadError, revision: Option<u64>) -> ReloadFailure {
         let (plugin, reason) = match e {
             LoadError::Plugin { plugin, reason } => (Some(plugin.clone()), reason.to_string()),
             LoadError::Manifest(m) => (None, m.to_string()),
         };
-        self.report(plugin, reason)
+        self.report_revision(plugin, reason, revision)
     }
 
     /// Record a reload that failed before a chain could be built (or while building it).
     pub fn report(&self, plugin: Option<String>, reason: String) -> ReloadFailure {
+        self.report_revision(plugin, reason, None)
+    }
+
+    /// Like [`Reloader::report`], for a published revision (fleet mode).
+    pub fn report_revision(
+        &self,
+        plugin: Option<String>,
+        reason: String,
+        revision: Option<u64>,
+    ) -> ReloadFailure {
         let failure = ReloadFailure {
             plugin,
             reason,
             at_ms: self.ctx.clock.now_ms(),
             kept_generation: self.generation(),
+            revision,
         };
         tracing::warn!(plugin = ?failure.plugin, reason = %failure.reason, generation = failure.kept_generation, "plugin chain reload failed; the previous chain stays live");
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());

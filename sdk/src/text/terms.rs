@@ -144,31 +144,35 @@ impl TermSet {
 /// Where a match of `term` starting at `p` ends (exclusive), if it matches: each run of the
 /// term needs at least as many of its letter in the text (separators inside the match are
 /// allowed: `s p a m`, `F*U*C*K`); unless the term is a prefix, the match must end at a word
-/// end.
+/// end. A run takes as many letters as it can and gives some back if the rest needs them
+/// (`papaya again` is `papaya` followed by another word, not `papayaa` + `gain`).
 fn match_at(chars: &[super::FoldedChar], p: usize, term: &Term) -> Option<usize> {
-    let mut q = p;
-    for &(c, min) in &term.runs {
-        let mut n = 0;
-        while q < chars.len() && variant(chars[q].c) == c {
-            n += 1;
-            q += 1;
-        }
-        if n == 0 && c == 'u' && min == 1 {
-            // `oo` is how romanised Hindi often writes `u` (chootiya, bhoot).
-            while q < chars.len() && chars[q].c == 'o' {
-                n += 1;
-                q += 1;
-            }
-            if n < 2 {
-                return None;
-            }
-            continue;
-        }
-        if n < min {
-            return None;
-        }
+    match_runs(chars, p, &term.runs, term.prefix)
+}
+
+fn match_runs(
+    chars: &[super::FoldedChar],
+    q: usize,
+    runs: &[(char, usize)],
+    prefix: bool,
+) -> Option<usize> {
+    let Some((&(c, min), rest)) = runs.split_first() else {
+        return (q > 0 && (prefix || chars[q - 1].word_end)).then_some(q);
+    };
+    let available = chars[q..]
+        .iter()
+        .take_while(|fc| variant(fc.c) == c)
+        .count();
+    if available == 0 && c == 'u' && min == 1 {
+        // `oo` is how romanised Hindi often writes `u` (chootiya, bhoot).
+        let os = chars[q..].iter().take_while(|fc| fc.c == 'o').count();
+        return (2..=os)
+            .rev()
+            .find_map(|n| match_runs(chars, q + n, rest, prefix));
     }
-    (term.prefix || chars[q - 1].word_end).then_some(q)
+    (min..=available)
+        .rev()
+        .find_map(|n| match_runs(chars, q + n, rest, prefix))
 }
 
 #[cfg(test)]
@@ -198,6 +202,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(terms("fuuuuck off"), ["fuck*"]);
+        assert_eq!(terms("bewakoof aadmi"), ["bewakoof"]);
         assert_eq!(terms("FUKKING hell"), ["fuck*"]);
         assert_eq!(terms("what an asss"), ["ass"]);
         assert!(terms("as soon as possible, in class").is_empty());
@@ -209,6 +214,19 @@ mod tests {
         let text = "you fuuuck";
         let m = set.find(&FoldedText::new(text))[0];
         assert_eq!(&text[m.start..m.end], "fuuuck");
+    }
+
+    #[test]
+    fn a_run_gives_back_letters_the_next_word_needs() {
+        let set = TermSet::new(["papaya", "ka"]).expect("valid");
+        let found = |text: &str| set.find(&FoldedText::new(text)).len();
+        assert_eq!(found("papaya again"), 1);
+        assert_eq!(found("ka aaj"), 1);
+        assert_eq!(
+            found("papayaa"),
+            1,
+            "a repeated last letter still ends the word"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Fleet reload over a real nats-server: hosts with `[plugins] source = "nats"` converge on the
 //! chain `chowk plugins publish` puts in JetStream (the KV revision is the generation), a host
-//! started later loads the current one, and a chain a host cannot load leaves it on the old
-//! generation with the failure reported.
+//! started later loads the current one, publish refuses a chain that does not build, and a bad
+//! revision that got into the bucket anyway leaves running hosts on the old generation and lets
+//! new hosts start on the last good one, the failure reported either way.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -152,11 +153,30 @@ async fn hosts_converge_on_the_published_chain() {
     assert_eq!(report(&c).await["generation"], second);
     create_room(&c, "lobby", "open").await;
 
-    // A chain the hosts cannot load: they keep the old one and say why.
+    // A chain that cannot load is refused by publish itself (library and CLI), before anything
+    // reaches the fleet.
     std::fs::write(dir.path().join("spam-rules.wasm"), b"not a component").expect("write");
-    let broken = chowk_host::plugins::fleet::publish(&client, &manifest)
+    let refused = chowk_host::plugins::fleet::publish(&client, &manifest)
         .await
-        .expect("publish (components are checked by the hosts)");
+        .expect_err("publish builds the chain first");
+    assert!(refused.to_string().contains("spam-rules"), "{refused}");
+    let (ok, _, err) = chowk(&[
+        "plugins",
+        "publish",
+        "--plugins",
+        manifest.to_str().expect("utf-8"),
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    assert!(!ok && err.contains("spam-rules"), "{err}");
+    for h in [&a, &b, &c] {
+        let r = report(h).await;
+        assert_eq!(r["generation"], second, "nothing was published: {r}");
+    }
+
+    // A bad revision that got into the bucket anyway (an older publisher, a damaged object):
+    // running hosts keep their chain and say why...
+    let bad = put_unloadable_revision(&client).await;
     for h in [&a, &b, &c] {
         let deadline = Instant::now() + Duration::from_secs(10);
         let r = loop {
@@ -167,11 +187,7 @@ async fn hosts_converge_on_the_published_chain() {
             assert!(Instant::now() < deadline, "no failure reported: {r}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        assert_eq!(
-            r["generation"], second,
-            "revision {} refused",
-            broken.revision
-        );
+        assert_eq!(r["generation"], second, "revision {bad} refused");
         assert_eq!(r["reload"]["last_error"]["plugin"], "spam-rules", "{r}");
         let (status, _) = post(h, "still papaya").await;
         assert_eq!(
@@ -180,4 +196,70 @@ async fn hosts_converge_on_the_published_chain() {
             "the old chain still judges"
         );
     }
+
+    // ...and a host started after it starts anyway, on the last good revision, ready, with the
+    // bad revision reported.
+    let d = host(&nats, &manifest).await;
+    let r = report(&d).await;
+    assert_eq!(
+        r["generation"], second,
+        "the last good published chain: {r}"
+    );
+    assert_eq!(r["reload"]["last_error"]["revision"], bad, "{r}");
+    assert_eq!(r["reload"]["last_error"]["plugin"], "spam-rules", "{r}");
+    let ready = d.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{ready:?}");
+    create_room(&d, "lobby", "open").await;
+    let (status, body) = post(&d, "papaya again").await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "judged by revision {second}: {body} {}",
+        report(&d).await
+    );
+}
+
+/// Put a revision whose spam-rules component is not a component into the buckets directly
+/// (bypassing `publish`, which would refuse it), the object named by its content hash as
+/// publish names them; returns the revision.
+async fn put_unloadable_revision(client: &async_nats::Client) -> u64 {
+    use sha2::Digest;
+    let js = async_nats::jetstream::new(client.clone());
+    let kv = js
+        .get_key_value(chowk_host::plugins::fleet::KV_BUCKET)
+        .await
+        .expect("kv bucket");
+    let objects = js
+        .get_object_store(chowk_host::plugins::fleet::OBJECT_BUCKET)
+        .await
+        .expect("object store");
+    let junk: &[u8] = b"this is not a component";
+    let name = format!("{}.wasm", hex::encode(sha2::Sha256::digest(junk)));
+    objects
+        .put(name.as_str(), &mut &junk[..])
+        .await
+        .expect("put object");
+    let current = kv
+        .get(chowk_host::plugins::fleet::CHAIN_KEY)
+        .await
+        .expect("get")
+        .expect("a published chain");
+    let mut table: toml::Table = std::str::from_utf8(&current)
+        .expect("utf-8")
+        .parse()
+        .expect("toml");
+    for plugin in table["plugins"].as_array_mut().expect("plugins") {
+        if plugin["name"].as_str() == Some("spam-rules") {
+            plugin
+                .as_table_mut()
+                .expect("table")
+                .insert("path".into(), toml::Value::String(name.clone()));
+        }
+    }
+    kv.put(
+        chowk_host::plugins::fleet::CHAIN_KEY,
+        toml::to_string(&table).expect("toml").into_bytes().into(),
+    )
+    .await
+    .expect("put chain")
 }
