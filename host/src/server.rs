@@ -386,7 +386,8 @@ async fn bootstrap_rooms(store: &Store, rooms: &[BootstrapRoom]) -> Result<(), S
             })
             .await;
         match created {
-            Ok(_) => tracing::info!(room = %room.id, "bootstrap room created"),
+            Ok(made) if made.created => tracing::info!(room = %room.id, "bootstrap room created"),
+            Ok(_) => {}
             Err(StoreError::Conflict(_)) => {}
             Err(StoreError::Invalid { field, message }) => {
                 return Err(bad(format!("{field}: {message}")))

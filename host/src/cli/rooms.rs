@@ -93,7 +93,7 @@ async fn rooms(command: Command) -> Result<ExitCode> {
             retention,
         } => {
             let store = open(config.as_deref()).await?;
-            let room = store
+            let made = store
                 .create_room(NewRoom {
                     name: name.unwrap_or_else(|| id.clone()),
                     id: RoomId::new(id)?,
@@ -106,7 +106,15 @@ async fn rooms(command: Command) -> Result<ExitCode> {
                     retention,
                 })
                 .await?;
-            println!("created room {} ({})", room.id, room.name);
+            let room = made.room;
+            if made.created {
+                println!("created room {} ({})", room.id, room.name);
+            } else {
+                println!(
+                    "room {} ({}) exists already, with these settings",
+                    room.id, room.name
+                );
+            }
         }
         Command::List { config } => {
             let store = open(config.as_deref()).await?;

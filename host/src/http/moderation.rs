@@ -67,7 +67,8 @@ pub async fn queue(
 /// text are kept as a training label for the spam classifier (`chowk train`).
 #[utoipa::path(post, path = "/v1/rooms/{room}/moderation/{id}", tag = "moderation", security(("bearer" = [])),
     params(("room" = String, Path), ("id" = String, Path, description = "Message id")), request_body = Decide,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, description = "no such message, or (approve) not flagged", body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, description = "no such message, or (approve) not flagged", body = ErrorBody),
+        (status = 409, description = "approving a message that was removed", body = ErrorBody)))]
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     caller: Caller,

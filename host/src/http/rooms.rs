@@ -42,18 +42,19 @@ pub struct RoomList {
     pub rooms: Vec<Room>,
 }
 
-/// Create a room (admin).
+/// Create a room (admin). The same request again answers 200 with the room (safe to retry).
 #[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoom,
     security(("bearer" = [])),
-    responses((status = 201, body = Room), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, description = "the id is taken", body = ErrorBody)))]
+    responses((status = 201, body = Room), (status = 200, description = "a retry: the room was created before with these settings", body = Room),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "the id is taken, with other settings", body = ErrorBody)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(body): Json<CreateRoom>,
 ) -> Result<(StatusCode, axum::Json<Room>), ApiError> {
     caller.require(Role::Admin)?;
-    let room = state
+    let made = state
         .chat
         .store
         .create_room(NewRoom {
@@ -64,7 +65,12 @@ pub async fn create(
             retention: body.retention.unwrap_or(DEFAULT_RETENTION),
         })
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(room)))
+    let status = if made.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(made.room)))
 }
 
 /// Every room.

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::model::{
-    parse_id, Appended, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
+    parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
     StoredMessage, Viewer, MAX_LABELS,
 };
 use super::profile::{Profile, ProfilePatch};
@@ -30,6 +30,8 @@ struct RoomState {
     relayed: Option<String>,
     approved: Vec<String>,
     labels: std::collections::VecDeque<Label>,
+    /// Moderation decisions by message id, so a retry answers as the first call did.
+    decided: HashMap<String, Decision>,
 }
 
 #[derive(Debug, Default)]
@@ -64,9 +66,15 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn create_room(&self, new: NewRoom) -> Result<Room, StoreError> {
+    pub(super) fn create_room(&self, new: NewRoom) -> Result<CreatedRoom, StoreError> {
         let mut inner = self.lock();
-        if inner.rooms.contains_key(&new.id) {
+        if let Some(existing) = inner.rooms.get(&new.id) {
+            if existing.room.has_settings_of(&new) {
+                return Ok(CreatedRoom {
+                    room: existing.room.clone(),
+                    created: false,
+                });
+            }
             return Err(StoreError::Conflict(format!("room {}", new.id)));
         }
         let room = new.into_room(self.clock.now_ms());
@@ -81,9 +89,13 @@ impl MemoryStore {
                 relayed: None,
                 approved: Vec::new(),
                 labels: Default::default(),
+                decided: HashMap::new(),
             },
         );
-        Ok(room)
+        Ok(CreatedRoom {
+            room,
+            created: true,
+        })
     }
 
     fn with_room<T>(
@@ -238,6 +250,15 @@ impl MemoryStore {
     ) -> Result<(), StoreError> {
         let key = parse_id(id)?;
         self.with_room(room, |s, _| {
+            match s.decided.get(id) {
+                Some(d) if *d == decision => return Ok(()),
+                Some(Decision::Remove) => {
+                    return Err(StoreError::Conflict(format!(
+                        "a different decision on message {id}"
+                    )))
+                }
+                _ => {}
+            }
             let not_found = || StoreError::NotFound(format!("flagged message {id}"));
             let message = s.messages.get_mut(&key).ok_or_else(not_found)?;
             let text = message.text.clone();
@@ -259,6 +280,7 @@ impl MemoryStore {
                 text,
                 spam: decision == Decision::Remove,
             });
+            s.decided.insert(id.to_owned(), decision);
             Ok(())
         })
     }

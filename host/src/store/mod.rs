@@ -11,8 +11,8 @@ pub mod redis;
 pub use crate::ids::{ClientId, RoomId, UserId};
 pub use memory::MemoryStore;
 pub use model::{
-    Appended, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room, StoredAction,
-    StoredMessage, Viewer, Visibility, MAX_LABELS,
+    Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
+    StoredAction, StoredMessage, Viewer, Visibility, MAX_LABELS,
 };
 pub use profile::{Product, Profile, ProfilePatch};
 pub use redis::{RedisConfig, RedisPluginState, RedisStore};
@@ -162,8 +162,9 @@ impl Store {
         }
     }
 
-    /// Create a room; `Conflict` if the id is taken.
-    pub async fn create_room(&self, room: NewRoom) -> Result<Room, StoreError> {
+    /// Create a room. The same request again (a retry after an ambiguous failure) finds the
+    /// room and answers `created: false`; the id taken with other settings is `Conflict`.
+    pub async fn create_room(&self, room: NewRoom) -> Result<CreatedRoom, StoreError> {
         validate_room(&room)?;
         dispatch!(self, s => s.create_room(room))
     }
@@ -236,7 +237,9 @@ impl Store {
     }
 
     /// Approve a flagged message or remove any stored one, keeping the text as a training
-    /// label; `NotFound` if there is nothing to decide.
+    /// label; `NotFound` if there is nothing to decide. The same decision again (a retry)
+    /// succeeds without a second label; approving a removed message is `Conflict` (an approved
+    /// one may still be removed).
     pub async fn moderate(
         &self,
         room: &RoomId,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{NewRoom, StoreError};
 use crate::ids::{ClientId, RoomId, UserId};
 
 /// Most messages one history page returns.
@@ -187,6 +187,30 @@ pub struct HistoryPage {
     /// Cursor for the next (older) page, if there may be one.
     pub next_before: Option<String>,
 }
+
+/// Result of creating a room: the room, and whether this call created it (false: a retry with
+/// the same settings found the room it made before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRoom {
+    /// The room.
+    pub room: Room,
+    /// Whether this call created it.
+    pub created: bool,
+}
+
+impl Room {
+    /// Whether `new` asks for this room as it is (a retry of its creation).
+    pub fn has_settings_of(&self, new: &NewRoom) -> bool {
+        self.id == new.id
+            && self.name == new.name
+            && self.description == new.description
+            && self.visibility == new.visibility
+            && self.retention == new.retention
+    }
+}
+
+/// How long a moderation decision is remembered so that its retry answers as it did, ms.
+pub const DECISION_MEMORY_MS: u64 = 7 * 24 * 3_600_000;
 
 /// Labels kept per room (the oldest are trimmed).
 pub const MAX_LABELS: usize = 10_000;

@@ -80,7 +80,18 @@ async fn rooms_are_created_by_admins_and_listed() {
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     assert_eq!(r.json["visibility"], "open");
     let r = api
-        .call(Method::POST, "/v1/rooms", Some(&admin), Some(body))
+        .call(Method::POST, "/v1/rooms", Some(&admin), Some(body.clone()))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the same request again is a retry: {r:?}"
+    );
+    assert_eq!(r.json["name"], "Surat Textiles");
+    let mut other = body;
+    other["name"] = json!("Someone else's room");
+    let r = api
+        .call(Method::POST, "/v1/rooms", Some(&admin), Some(other))
         .await;
     expect_error(&r, StatusCode::CONFLICT, "conflict");
     for bad in [
@@ -632,8 +643,14 @@ async fn moderators_approve_and_remove_flagged_messages() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     let r = decide(&api, &second, "remove", &moderator).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let r = decide(&api, &second, "remove", &moderator).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "a retry answers as the first: {r:?}"
+    );
     let r = decide(&api, &second, "approve", &moderator).await;
-    expect_error(&r, StatusCode::NOT_FOUND, "not_found");
+    expect_error(&r, StatusCode::CONFLICT, "conflict");
 
     let visible = history(&api, "lobby", &reader).await;
     assert_eq!(visible.len(), 1);

@@ -81,6 +81,131 @@ async fn behaves(store: &Store) {
     flagged_visibility_and_moderation(store).await;
     profiles(store).await;
     unknown_rooms(store).await;
+    retried_writes(store).await;
+}
+
+/// Writes a client retries after an ambiguous failure (timeout, failover) answer as the first
+/// did, and concurrent profile updates of different fields all survive (issue 11, item 8).
+async fn retried_writes(store: &Store) {
+    // Creating a room again with the same settings finds it (a retry), different settings
+    // conflict.
+    let new = NewRoom {
+        id: room_id("retried"),
+        name: "Retried".into(),
+        description: "made twice".into(),
+        visibility: Visibility::Open,
+        retention: 50,
+    };
+    let first = store.create_room(new.clone()).await.expect("create");
+    assert!(first.created);
+    let again = store
+        .create_room(new.clone())
+        .await
+        .expect("a retry succeeds");
+    assert!(!again.created, "the retry found the room");
+    assert_eq!(again.room, first.room);
+    let other = NewRoom {
+        name: "Someone else's".into(),
+        ..new.clone()
+    };
+    let err = store.create_room(other).await.expect_err("conflict");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+    // A moderation decision retried answers as the first; the opposite decision conflicts.
+    let room = new.id.clone();
+    let flagged = store
+        .append(message(&room, "x", "WIN cash", StoredAction::Flag, None))
+        .await
+        .expect("append");
+    let removed = store
+        .append(message(&room, "y", "spam again", StoredAction::Flag, None))
+        .await
+        .expect("append");
+    for _ in 0..2 {
+        store
+            .moderate(&room, &flagged.message.id, Decision::Approve)
+            .await
+            .expect("approve, and its retry");
+        store
+            .moderate(&room, &removed.message.id, Decision::Remove)
+            .await
+            .expect("remove, and its retry");
+    }
+    let err = store
+        .moderate(&room, &removed.message.id, Decision::Approve)
+        .await
+        .expect_err("approving what was removed");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let labels = store.labels(&room).await.expect("labels");
+    assert_eq!(
+        labels.len(),
+        2,
+        "a retry records no second label: {labels:?}"
+    );
+
+    // Concurrent updates of different fields: none is lost.
+    let asha = user("retry-asha");
+    store
+        .update_profile(
+            &asha,
+            ProfilePatch {
+                display_name: Some("Asha".into()),
+                ..ProfilePatch::default()
+            },
+            500,
+        )
+        .await
+        .expect("profile");
+    for round in 0..10 {
+        let value = |field: &str| format!("{field} {round}");
+        let patches = [
+            ProfilePatch {
+                display_name: Some(value("Name")),
+                ..ProfilePatch::default()
+            },
+            ProfilePatch {
+                business_name: Some(value("Shop")),
+                ..ProfilePatch::default()
+            },
+            ProfilePatch {
+                category: Some(value("Spices")),
+                ..ProfilePatch::default()
+            },
+            ProfilePatch {
+                city: Some(value("Kochi")),
+                ..ProfilePatch::default()
+            },
+            ProfilePatch {
+                about: Some(value("About")),
+                ..ProfilePatch::default()
+            },
+        ];
+        let updates = patches
+            .into_iter()
+            .enumerate()
+            .map(|(i, patch)| store.update_profile(&asha, patch, 1_000 + i as u64));
+        for r in futures::future::join_all(updates).await {
+            r.expect("update");
+        }
+        let p = store.profile(&asha).await.expect("profile");
+        assert_eq!(
+            [
+                &p.display_name,
+                &p.business_name,
+                &p.category,
+                &p.city,
+                &p.about
+            ],
+            [
+                &value("Name"),
+                &value("Shop"),
+                &value("Spices"),
+                &value("Kochi"),
+                &value("About")
+            ],
+            "round {round}: an update was lost"
+        );
+    }
 }
 
 async fn rooms(store: &Store) {
@@ -371,20 +496,23 @@ async fn flagged_visibility_and_moderation(store: &Store) {
         "removed for everyone"
     );
     assert!(store.pending(&id).await.expect("queue").is_empty());
-    let again = store
+    store
         .moderate(&id, &flagged.message.id, Decision::Approve)
         .await
-        .expect_err("approved already");
-    assert!(matches!(again, StoreError::NotFound(_)), "{again}");
+        .expect("approving again is a retry");
     // Moderators may remove any message, flagged or not; each decision is a training label.
     store
         .moderate(&id, &flagged.message.id, Decision::Remove)
         .await
         .expect("remove an approved message");
-    let gone = store
+    store
         .moderate(&id, &flagged.message.id, Decision::Remove)
         .await
-        .expect_err("removed already");
+        .expect("removing again is a retry");
+    let gone = store
+        .moderate(&id, "99999999999999-0", Decision::Remove)
+        .await
+        .expect_err("nothing to remove");
     assert!(matches!(gone, StoreError::NotFound(_)), "{gone}");
     let labels: Vec<(bool, String)> = store
         .labels(&id)
@@ -500,6 +628,33 @@ async fn redis_store_behaves() {
     let redis = RedisServer::primary();
     let store = Store::Redis(RedisStore::new(RedisConfig::url(redis.url())).expect("config"));
     behaves(&store).await;
+
+    // A creation cut between its two writes (the room's hash, then the index) by a failover:
+    // the retry finds the room and puts it back in the index.
+    chowk_tests::servers::raw_command(redis.port(), "SREM chowk:rooms retried").expect("srem");
+    assert!(!store
+        .rooms()
+        .await
+        .expect("rooms")
+        .iter()
+        .any(|r| r.id.as_str() == "retried"));
+    let again = store
+        .create_room(NewRoom {
+            id: room_id("retried"),
+            name: "Retried".into(),
+            description: "made twice".into(),
+            visibility: Visibility::Open,
+            retention: 50,
+        })
+        .await
+        .expect("retry");
+    assert!(!again.created);
+    assert!(store
+        .rooms()
+        .await
+        .expect("rooms")
+        .iter()
+        .any(|r| r.id.as_str() == "retried"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@
 //! | `chowk:{room:R}:relayed` | string | id of the last message the relay published |
 //! | `chowk:{room:R}:approved` | list | ids approved by a moderator, waiting to be relayed |
 //! | `chowk:{room:R}:labels` | stream | moderators' decisions with the text: training labels |
+//! | `chowk:{room:R}:decided:<id>` | string, TTL | the decision taken on message `<id>` (so a retry answers as it did) |
 //! | `chowk:relay:dirty` | set | rooms with messages the relay may not have published |
 //! | `chowk:profile:<user>` | string (JSON) | the user's business profile |
 //! | `chowk:pstate:<plugin>:<key>` | string, TTL | plugin key-value state |
@@ -56,6 +57,11 @@ pub fn pending(r: &RoomId) -> String {
 /// The relay's cursor: the last published message id.
 pub fn relayed(r: &RoomId) -> String {
     room(r, "relayed")
+}
+
+/// The decision taken on message `id` of room `r`.
+pub fn decided(r: &RoomId, id: &str) -> String {
+    room(r, &format!("decided:{id}"))
 }
 
 /// Moderators' decisions with the message text (training labels).

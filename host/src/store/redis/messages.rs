@@ -261,11 +261,12 @@ impl RedisStore {
         id: &str,
         decision: Decision,
     ) -> Result<(), StoreError> {
-        let (pending, messages, approved, labels) = (
+        let (pending, messages, approved, labels, decided) = (
             keys::pending(room),
             keys::messages(room),
             keys::approved(room),
             keys::labels(room),
+            keys::decided(room, id),
         );
         let verb = match decision {
             Decision::Approve => "approve",
@@ -279,19 +280,23 @@ impl RedisStore {
                 inv.key(&messages)
                     .key(&approved)
                     .key(&labels)
+                    .key(&decided)
                     .arg(&id_owned)
                     .arg(verb)
-                    .arg(MAX_LABELS);
+                    .arg(MAX_LABELS)
+                    .arg(DECISION_MEMORY_MS);
                 async move {
                     let r = inv.invoke_async(&mut c).await;
                     (c, r)
                 }
             })
             .await?;
-        if was == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(format!("flagged message {id}")))
+        match was {
+            1 | 2 => Ok(()),
+            3 => Err(StoreError::Conflict(format!(
+                "a different decision on message {id}"
+            ))),
+            _ => Err(StoreError::NotFound(format!("flagged message {id}"))),
         }
     }
 

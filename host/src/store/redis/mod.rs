@@ -23,8 +23,8 @@ pub use plugin_state::RedisPluginState;
 use pool::{Failure, Redis};
 
 use super::model::{
-    parse_id, Appended, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room, StoredAction,
-    StoredMessage, Viewer, Visibility, MAX_LABELS,
+    parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
+    StoredAction, StoredMessage, Viewer, Visibility, DECISION_MEMORY_MS, MAX_LABELS,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};

@@ -3,8 +3,16 @@
 use super::*;
 
 impl RedisStore {
-    pub(in crate::store) async fn create_room(&self, new: NewRoom) -> Result<Room, StoreError> {
+    /// The room's metadata is created by a script that refuses an existing id; the index is a
+    /// separate key (it lives outside the room's hash slot), added after. A retry — the same
+    /// settings again, after a timeout or a failover that may have cut between the two — finds
+    /// the room and adds it to the index again, so the index cannot miss a room that exists.
+    pub(in crate::store) async fn create_room(
+        &self,
+        new: NewRoom,
+    ) -> Result<CreatedRoom, StoreError> {
         let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+        let request = new.clone();
         let room = new.into_room(now);
         let visibility = match room.visibility {
             Visibility::Open => "open",
@@ -31,13 +39,19 @@ impl RedisStore {
                 }
             })
             .await?;
-        if created == 0 {
-            return Err(StoreError::Conflict(format!("room {}", room.id)));
-        }
+        let (room, created) = if created == 1 {
+            (room, true)
+        } else {
+            let existing = self.room(&room.id).await?;
+            if !existing.has_settings_of(&request) {
+                return Err(StoreError::Conflict(format!("room {}", room.id)));
+            }
+            (existing, false)
+        };
         let mut cmd = redis::cmd("SADD");
         cmd.arg(keys::ROOMS).arg(room.id.as_str());
         self.command::<i64>(cmd).await?;
-        Ok(room)
+        Ok(CreatedRoom { room, created })
     }
 
     pub(in crate::store) async fn room(&self, id: &RoomId) -> Result<Room, StoreError> {

@@ -56,13 +56,34 @@ return 1
     )
 });
 
-/// A moderator's decision. KEYS: pending, messages, approved, labels. ARGV: id,
-/// `approve`/`remove`, labels kept. `approve` settles a flagged message and queues it for the
-/// relay; `remove` deletes any stored message. Either keeps the text as a training label.
-/// Returns 1 if there was something to decide, 0 if not.
+/// Compare-and-set. KEYS: key. ARGV: the value expected (empty: the key must not exist), the
+/// new value. Returns 1 if written, 0 if the key held something else.
+pub static SET_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"#,
+    )
+});
+
+/// A moderator's decision. KEYS: pending, messages, approved, labels, the message's decision
+/// key. ARGV: id, `approve`/`remove`, labels kept, decision memory ms. `approve` settles a
+/// flagged message and queues it for the relay; `remove` deletes any stored message. Either
+/// keeps the text as a training label and is remembered, so that a retry answers as it did.
+/// Returns 1 if decided now, 2 if this decision was made before (a retry), 3 if the message
+/// was removed (it cannot be approved), 0 if there is nothing to decide. An approved message
+/// can still be removed later.
 pub static MODERATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local prior = redis.call('GET', KEYS[5])
+if prior == ARGV[2] then return 2 end
+if prior == 'remove' then return 3 end
 local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
 if #entry == 0 then
   redis.call('SREM', KEYS[1], ARGV[1])
@@ -86,6 +107,7 @@ for i = 1, #fields, 2 do
       'message', ARGV[1], 'label', label, 'text', fields[i + 1])
   end
 end
+redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[4])
 return 1
 "#,
     )
