@@ -278,3 +278,27 @@ pub async fn create_room(api: &Api, id: &str, visibility: &str) {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
 }
+
+/// The admin plugin report (`GET /v1/admin/plugins`): generation, plugins, reload status.
+pub async fn plugin_report(api: &Api) -> Value {
+    let admin = api.token("root", Role::Admin);
+    api.call(Method::GET, "/v1/admin/plugins", Some(&admin), None)
+        .await
+        .json
+}
+
+/// Poll the plugin report until the host runs `generation` (fails after 10 s); how long it took.
+pub async fn wait_generation(api: &Api, generation: u64) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let r = plugin_report(api).await;
+        if r["generation"] == generation {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "host never reached generation {generation}: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -204,11 +204,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn read_inputs(args: &Args) -> Result<Vec<Result<Input, String>>> {
     if let Some(spec) = &args.corpus {
-        let (path, half) = match spec.rsplit_once(':') {
-            Some((path, "even")) => (path, Half::Even),
-            Some((path, "odd")) => (path, Half::Odd),
-            _ => (spec.as_str(), Half::All),
-        };
+        let (path, half) = Half::split_spec(spec);
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
         let labelled = parse_tsv(&text, half).with_context(|| path.to_owned())?;
         if labelled.is_empty() {

@@ -170,11 +170,7 @@ fn load(spec: &str) -> Result<(Vec<Example>, usize)> {
         ),
         None => (spec, 1),
     };
-    let (path, half) = match spec.rsplit_once(':') {
-        Some((path, "even")) => (path, Half::Even),
-        Some((path, "odd")) => (path, Half::Odd),
-        _ => (spec, Half::All),
-    };
+    let (path, half) = Half::split_spec(spec);
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     if path.ends_with(".jsonl") || path.ends_with(".json") {
         return Ok((
@@ -211,11 +207,7 @@ fn parse_jsonl(text: &str, half: Half) -> Result<Vec<Example>> {
             None => continue,
             Some(other) => bail!("line {}: label must be spam or ham, got {other:?}", i + 1),
         };
-        let take = match half {
-            Half::All => true,
-            Half::Even => n.is_multiple_of(2),
-            Half::Odd => !n.is_multiple_of(2),
-        };
+        let take = half.takes(n);
         n += 1;
         if take {
             out.push(Example {

@@ -25,6 +25,26 @@ pub enum Half {
     Odd,
 }
 
+impl Half {
+    /// Split a corpus argument `PATH`, `PATH:even` or `PATH:odd` into the path and the half.
+    pub fn split_spec(spec: &str) -> (&str, Half) {
+        match spec.rsplit_once(':') {
+            Some((path, "even")) => (path, Half::Even),
+            Some((path, "odd")) => (path, Half::Odd),
+            _ => (spec, Half::All),
+        }
+    }
+
+    /// Whether the `n`-th data line (from 0) belongs to this half.
+    pub fn takes(self, n: usize) -> bool {
+        match self {
+            Half::All => true,
+            Half::Even => n.is_multiple_of(2),
+            Half::Odd => !n.is_multiple_of(2),
+        }
+    }
+}
+
 /// A line that is not a labelled example.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorpusError {
@@ -75,11 +95,7 @@ pub fn parse_tsv(text: &str, half: Half) -> Result<Vec<Labelled>, CorpusError> {
                 })
             }
         };
-        let take = match half {
-            Half::All => true,
-            Half::Even => data_line.is_multiple_of(2),
-            Half::Odd => !data_line.is_multiple_of(2),
-        };
+        let take = half.takes(data_line);
         data_line += 1;
         if take {
             out.push(Labelled {
@@ -108,6 +124,8 @@ mod tests {
         let odd = parse_tsv(text, Half::Odd).expect("parses");
         assert_eq!((even.len(), odd.len()), (2, 1));
         assert_eq!(odd[0].example.text, "win");
+        assert_eq!(Half::split_spec("a/b.tsv:odd"), ("a/b.tsv", Half::Odd));
+        assert_eq!(Half::split_spec("c:/x.tsv"), ("c:/x.tsv", Half::All));
         let four = parse_tsv("spam\tloan\ten\tloan now\n", Half::All).expect("parses");
         assert_eq!(four[0].family.as_deref(), Some("loan"));
         let bad = parse_tsv("ham\tok\nspmm\tx\n", Half::All).expect_err("bad label");

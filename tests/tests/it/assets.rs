@@ -12,10 +12,10 @@ use chowk_host::bus::NatsConfig;
 use chowk_host::config::PluginSource;
 use chowk_host::plugins::Action;
 use chowk_sdk::classifier::{train, Example, TrainOptions};
-use chowk_tests::api::{create_room, Api, Setup};
+use chowk_tests::api::{create_room, plugin_report as report, wait_generation, Api, Setup};
 use chowk_tests::servers::NatsServer;
 use chowk_tests::{text, World};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A tiny model that calls texts about `fruit` spam and trade talk ham.
 fn model_against(fruit: &str) -> Vec<u8> {
@@ -71,28 +71,6 @@ fn replace(path: &Path, bytes: &[u8]) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).expect("write");
     std::fs::rename(&tmp, path).expect("rename");
-}
-
-async fn report(api: &Api) -> Value {
-    let admin = api.token("root", Role::Admin);
-    api.call(Method::GET, "/v1/admin/plugins", Some(&admin), None)
-        .await
-        .json
-}
-
-async fn wait_generation(api: &Api, generation: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = report(api).await;
-        if r["generation"] == generation {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never reached generation {generation}: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Post and say whether the message was flagged (stored, pending).

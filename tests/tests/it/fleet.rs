@@ -11,7 +11,7 @@ use axum::http::{Method, StatusCode};
 use chowk_host::auth::Role;
 use chowk_host::bus::NatsConfig;
 use chowk_host::config::PluginSource;
-use chowk_tests::api::{create_room, Api, Setup};
+use chowk_tests::api::{create_room, plugin_report as report, wait_generation, Api, Setup};
 use chowk_tests::servers::{chowk, NatsServer};
 use serde_json::{json, Value};
 
@@ -44,28 +44,6 @@ async fn host(nats: &NatsServer, bootstrap: &Path) -> Api {
         ..Setup::default()
     })
     .await
-}
-
-async fn report(api: &Api) -> Value {
-    let admin = api.token("root", Role::Admin);
-    api.call(Method::GET, "/v1/admin/plugins", Some(&admin), None)
-        .await
-        .json
-}
-
-async fn wait_generation(api: &Api, generation: u64) -> Duration {
-    let started = Instant::now();
-    loop {
-        let r = report(api).await;
-        if r["generation"] == generation {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "host never reached generation {generation}: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 async fn post(api: &Api, text: &str) -> (StatusCode, Value) {
