@@ -318,15 +318,52 @@ impl RedisStore {
             .collect())
     }
 
+    /// The message a client id was stored as. With `min_replica_acks`, finding it is an
+    /// acknowledgement too (the retry answers 200), so the replicas must hold it now: the key's
+    /// TTL is refreshed (a write, advancing this connection's replication offset past the
+    /// original message) and `WAIT` must count enough replicas, or `NotReplicated`.
     pub(in crate::store) async fn find_client_id(
         &self,
         room: &RoomId,
         sender: &str,
         cid: &str,
     ) -> Result<Option<StoredMessage>, StoreError> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(keys::client_id(room, sender, cid));
-        let Some(id) = self.command::<Option<String>>(cmd).await? else {
+        let key = keys::client_id(room, sender, cid);
+        let acks = self.config.min_replica_acks;
+        let id = if acks == 0 {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(&key);
+            self.command::<Option<String>>(cmd).await?
+        } else {
+            let (ttl_ms, wait_ms) = (
+                self.config.client_id_ttl_s * 1000,
+                self.config.replica_ack_timeout_ms,
+            );
+            self.redis
+                .run(|mut c| {
+                    let mut inv = scripts::TOUCH.key(&key);
+                    inv.arg(ttl_ms);
+                    async move {
+                        let r: Result<Option<String>, Failure> =
+                            match inv.invoke_async::<Option<String>>(&mut c).await {
+                                Ok(Some(id)) => match redis::cmd("WAIT")
+                                    .arg(acks)
+                                    .arg(wait_ms)
+                                    .query_async::<u32>(&mut c)
+                                    .await
+                                {
+                                    Ok(got) if got >= acks => Ok(Some(id)),
+                                    Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
+                                    Err(e) => Err(e.into()),
+                                },
+                                other => other.map_err(Failure::from),
+                            };
+                        (c, r)
+                    }
+                })
+                .await?
+        };
+        let Some(id) = id else {
             return Ok(None);
         };
         let Some(entry) = self

@@ -18,6 +18,9 @@ end
 if ARGV[1] == '1' then
   local existing = redis.call('GET', KEYS[4])
   if existing then
+    -- A write, so that the WAIT after this script covers the replication offset now: a WAIT
+    -- after a script that wrote nothing would prove nothing about the original message.
+    redis.call('PEXPIRE', KEYS[4], ARGV[2])
     local entry = redis.call('XRANGE', KEYS[2], existing, existing)
     local pending = redis.call('SISMEMBER', KEYS[3], existing)
     if entry[1] then
@@ -52,6 +55,20 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
+"#,
+    )
+});
+
+/// Read a key and refresh its TTL (a write, for a following `WAIT`). KEYS: key. ARGV: TTL ms.
+/// Returns the value, or nil.
+pub static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local value = redis.call('GET', KEYS[1])
+if value then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return value
 "#,
     )
 });
