@@ -253,8 +253,9 @@ impl Relay {
                 self.publish_message(m, true).await?;
             }
             self.flush().await?;
-            self.store.ack_approved(room, approved.len()).await?;
-            published += approved.len();
+            let ids: Vec<String> = approved.into_iter().map(|(id, _)| id).collect();
+            self.store.ack_approved(room, &ids).await?;
+            published += ids.len();
         }
         Ok(published)
     }

@@ -326,8 +326,12 @@ impl MemoryStore {
     }
 
     pub(super) fn set_relay_cursor(&self, room: &RoomId, id: &str) -> Result<(), StoreError> {
+        let new = parse_id(id)?;
         self.with_room(room, |s, _| {
-            s.relayed = Some(id.to_owned());
+            let current = s.relayed.as_deref().map(parse_id).transpose()?;
+            if current.is_none_or(|c| new > c) {
+                s.relayed = Some(id.to_owned());
+            }
             Ok(())
         })
     }
@@ -368,9 +372,13 @@ impl MemoryStore {
         })
     }
 
-    pub(super) fn ack_approved(&self, room: &RoomId, n: usize) -> Result<(), StoreError> {
+    pub(super) fn ack_approved(&self, room: &RoomId, ids: &[String]) -> Result<(), StoreError> {
         self.with_room(room, |s, _| {
-            s.approved.drain(..n.min(s.approved.len()));
+            for id in ids {
+                if let Some(at) = s.approved.iter().position(|a| a == id) {
+                    s.approved.remove(at);
+                }
+            }
             Ok(())
         })
     }

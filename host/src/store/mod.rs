@@ -275,7 +275,8 @@ impl Store {
         dispatch!(self, s => s.relay_cursor(room))
     }
 
-    /// Move the relay's cursor.
+    /// Move the relay's cursor forward to `id` (an older id, from a slower relay of another
+    /// host, leaves it where it is).
     pub async fn set_relay_cursor(&self, room: &RoomId, id: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_relay_cursor(room, id))
     }
@@ -299,9 +300,10 @@ impl Store {
         dispatch!(self, s => s.approved_backlog(room, limit))
     }
 
-    /// Drop the first `n` entries of the approved backlog.
-    pub async fn ack_approved(&self, room: &RoomId, n: usize) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ack_approved(room, n))
+    /// Drop these ids from the approved backlog (the ones this relay published). By id, not by
+    /// count: another host's relay may have taken some, and new approvals may have arrived.
+    pub async fn ack_approved(&self, room: &RoomId, ids: &[String]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ack_approved(room, ids))
     }
 
     /// A user's profile.

@@ -9,7 +9,8 @@ use chowk_host::clock::{ManualClock, SystemClock};
 use chowk_host::plugins::{MemoryState, PluginState, StateError};
 use chowk_host::store::{
     ClientId, Decision, HistoryQuery, MemoryStore, NewMessage, NewRoom, Product, ProfilePatch,
-    RedisConfig, RedisStore, RoomId, Store, StoreError, StoredAction, UserId, Viewer, Visibility,
+    RedisConfig, RedisStore, RoomId, Store, StoreError, StoredAction, StoredMessage, UserId,
+    Viewer, Visibility,
 };
 use chowk_tests::servers::{wait_until, RedisServer};
 use chowk_tests::{client_id, user};
@@ -82,6 +83,64 @@ async fn behaves(store: &Store) {
     profiles(store).await;
     unknown_rooms(store).await;
     retried_writes(store).await;
+    racing_relays(store).await;
+}
+
+/// Two hosts' relays over the same room (issue 11, item 3): the cursor only moves forward, and
+/// approvals are acknowledged by id, so one relay never drops an approval the other has not
+/// published.
+async fn racing_relays(store: &Store) {
+    let room = new_room(store, "raced", 100).await;
+    store.set_relay_cursor(&room, "10-0").await.expect("cursor");
+    store
+        .set_relay_cursor(&room, "9-5")
+        .await
+        .expect("an older cursor is ignored");
+    assert_eq!(
+        store.relay_cursor(&room).await.expect("cursor").as_deref(),
+        Some("10-0")
+    );
+    store.set_relay_cursor(&room, "10-1").await.expect("cursor");
+    store
+        .set_relay_cursor(&room, "100-0")
+        .await
+        .expect("cursor");
+    assert_eq!(
+        store.relay_cursor(&room).await.expect("cursor").as_deref(),
+        Some("100-0")
+    );
+
+    let mut approved = Vec::new();
+    for text in ["a1", "a2", "a3"] {
+        let m = store
+            .append(message(&room, "x", text, StoredAction::Flag, None))
+            .await
+            .expect("append");
+        approved.push(m.message.id);
+    }
+    for id in &approved[..2] {
+        store
+            .moderate(&room, id, Decision::Approve)
+            .await
+            .expect("approve");
+    }
+    let ids = |backlog: Vec<(String, Option<StoredMessage>)>| -> Vec<String> {
+        backlog.into_iter().map(|(id, _)| id).collect()
+    };
+    // Both relays read the same two approvals; a third arrives; each acknowledges what it read.
+    let a = ids(store.approved_backlog(&room, 10).await.expect("backlog"));
+    let b = ids(store.approved_backlog(&room, 10).await.expect("backlog"));
+    store
+        .moderate(&room, &approved[2], Decision::Approve)
+        .await
+        .expect("approve");
+    store.ack_approved(&room, &a).await.expect("ack");
+    store.ack_approved(&room, &b).await.expect("ack");
+    assert_eq!(
+        ids(store.approved_backlog(&room, 10).await.expect("backlog")),
+        [approved[2].clone()],
+        "the approval neither relay published is still queued"
+    );
 }
 
 /// Writes a client retries after an ambiguous failure (timeout, failover) answer as the first

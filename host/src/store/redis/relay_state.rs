@@ -35,14 +35,25 @@ impl RedisStore {
         self.command(cmd).await
     }
 
+    /// Forward only, in one script: two hosts' relays may finish in either order.
     pub(in crate::store) async fn set_relay_cursor(
         &self,
         room: &RoomId,
         id: &str,
     ) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(keys::relayed(room)).arg(id);
-        self.command::<()>(cmd).await
+        parse_id(id)?;
+        let (key, id) = (keys::relayed(room), id.to_owned());
+        self.redis
+            .run(|mut c| {
+                let mut inv = scripts::CURSOR_FORWARD.key(&key);
+                inv.arg(&id);
+                async move {
+                    let r = inv.invoke_async::<i64>(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await
+            .map(drop)
     }
 
     pub(in crate::store) async fn relay_batch(
@@ -80,13 +91,28 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// Removes each published id once (`LREM 1`), in one round trip.
     pub(in crate::store) async fn ack_approved(
         &self,
         room: &RoomId,
-        n: usize,
+        ids: &[String],
     ) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("LTRIM");
-        cmd.arg(keys::approved(room)).arg(n).arg(-1);
-        self.command::<()>(cmd).await
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let key = keys::approved(room);
+        let ids = ids.to_vec();
+        self.redis
+            .run(|mut c| {
+                let mut p = redis::pipe();
+                for id in &ids {
+                    p.cmd("LREM").arg(&key).arg(1).arg(id).ignore();
+                }
+                async move {
+                    let r = p.query_async::<()>(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await
     }
 }

@@ -73,6 +73,29 @@ return value
     )
 });
 
+/// Move a relay cursor forward only. KEYS: cursor. ARGV: a stream id `<ms>-<seq>`. Returns 1 if
+/// moved. Ids are compared as numbers (ms, then seq): `10-0` is after `9-5`.
+pub static CURSOR_FORWARD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local cm, cs = parse(current)
+  local nm, ns = parse(ARGV[1])
+  if cm and (nm < cm or (nm == cm and ns <= cs)) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"#,
+    )
+});
+
 /// Compare-and-set. KEYS: key. ARGV: the value expected (empty: the key must not exist), the
 /// new value. Returns 1 if written, 0 if the key held something else.
 pub static SET_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
