@@ -82,6 +82,16 @@ impl Process {
         }
     }
 
+    fn signal(&mut self, signal: &str) {
+        let child = self.0.as_ref().expect("running");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
@@ -474,6 +484,17 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Freeze the server (SIGSTOP): connections stay open but nothing is read, so clients'
+    /// buffers fill — a hung bus, worse for clients than a dead one.
+    pub fn pause(&mut self) {
+        self.process.signal("STOP");
+    }
+
+    /// Thaw a paused server (SIGCONT).
+    pub fn resume(&mut self) {
+        self.process.signal("CONT");
     }
 }
 

@@ -512,3 +512,85 @@ async fn a_message_posted_on_one_host_streams_from_another() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Issue 11, item 5: no HTTP request waits on NATS. With nats-server frozen (SIGSTOP: the
+/// connection stays open, nothing is read, the client's buffers fill), posts that are stored,
+/// posts that are rejected (their moderation report) and profile updates (their announcement)
+/// all answer; after the bus thaws, the relay delivers every stored message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_bus_never_holds_an_http_request() {
+    let redis = RedisServer::primary();
+    let mut nats = NatsServer::start();
+    let api = Api::start(Setup {
+        redis: Some(RedisConfig::url(redis.url())),
+        nats: Some(NatsConfig::url(nats.url())),
+        ..Setup::default()
+    })
+    .await;
+    chowk_tests::api::create_room(&api, "lobby", "open").await;
+    let listener = async_nats::connect(nats.url()).await.expect("subscriber");
+    let mut sub = listener
+        .subscribe("chowk.room.lobby.messages")
+        .await
+        .expect("subscribe");
+    listener.flush().await.expect("flush");
+
+    nats.pause();
+    let padding = "x".repeat(2_000);
+    let mut stored = std::collections::HashSet::new();
+    for i in 0..200 {
+        let sender = format!("s{i}");
+        let token = api.token(&sender, Role::Member);
+        let text = if i % 10 == 9 {
+            "this is blocked".to_owned()
+        } else {
+            format!("message {i} {padding}")
+        };
+        let post = api.call(
+            axum::http::Method::POST,
+            "/v1/rooms/lobby/messages",
+            Some(&token),
+            Some(json!({ "text": text })),
+        );
+        let r = tokio::time::timeout(DEADLINE, post)
+            .await
+            .unwrap_or_else(|_| panic!("post {i} waited on the frozen bus"));
+        if i % 10 == 9 {
+            assert_eq!(r.status.as_u16(), 422, "{r:?}");
+        } else {
+            assert_eq!(r.status.as_u16(), 201, "{r:?}");
+            stored.insert(r.json["id"].as_str().expect("id").to_owned());
+        }
+        if i % 20 == 0 {
+            let path = format!("/v1/profiles/{sender}");
+            let patch = api.call(
+                axum::http::Method::PATCH,
+                &path,
+                Some(&token),
+                Some(json!({ "display_name": format!("Trader {i}") })),
+            );
+            let r = tokio::time::timeout(DEADLINE, patch)
+                .await
+                .unwrap_or_else(|_| panic!("profile update {i} waited on the frozen bus"));
+            assert_eq!(r.status.as_u16(), 200, "{r:?}");
+        }
+    }
+
+    nats.resume();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = std::collections::HashSet::new();
+    while !stored.is_subset(&seen) {
+        let next = tokio::time::timeout_at(deadline, sub.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "after the thaw, {} of {} stored messages reached subscribers",
+                    stored.intersection(&seen).count(),
+                    stored.len()
+                )
+            })
+            .expect("subscription open");
+        let body: Value = serde_json::from_slice(&next.payload).expect("json");
+        seen.insert(body["id"].as_str().expect("id").to_owned());
+    }
+}
