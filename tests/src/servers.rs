@@ -304,6 +304,16 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Freeze the process (SIGSTOP): its connections stay open, nothing is answered.
+    pub fn pause(&mut self) {
+        self.process.signal("STOP");
+    }
+
+    /// Thaw a paused process (SIGCONT).
+    pub fn resume(&mut self) {
+        self.process.signal("CONT");
+    }
+
     /// `INFO <section>` as text.
     pub fn info(&self, section: &str) -> String {
         raw_command(self.port, &format!("INFO {section}")).unwrap_or_default()

@@ -846,11 +846,8 @@ async fn a_retry_is_acknowledged_only_while_a_replica_holds_the_message() {
     wait_until("replica synced", Duration::from_secs(10), online);
     let mut config = RedisConfig::url(primary.url());
     config.min_replica_acks = 1;
-    // WAIT below the client's 500 ms response timeout on the shared connection (issue 11,
-    // item 6, is still open); the budget lets a slow first acknowledgement be retried.
-    config.replica_ack_timeout_ms = 400;
-    config.timeout_ms = 2_000;
-    config.retry_budget_ms = 3_000;
+    config.replica_ack_timeout_ms = 1_000;
+    config.retry_budget_ms = 1_500;
     let store = Store::Redis(RedisStore::new(config).expect("config"));
     let room = new_room(&store, "replicated", 100).await;
     let first = store
@@ -874,9 +871,10 @@ async fn a_retry_is_acknowledged_only_while_a_replica_holds_the_message() {
         .find_client_id(&room, &user("asha"), &client_id("c1"))
         .await
         .expect_err("no replica: the retry must not be acknowledged");
-    // 503 either way: `NotReplicated`, or a timeout when WAIT and the shared connection's
-    // response timeout race (issue 11, item 6, still open).
-    assert!(lookup.is_transient(), "{lookup}");
+    assert!(
+        matches!(lookup, StoreError::NotReplicated { wanted: 1, got: 0 }),
+        "{lookup}"
+    );
     let again = store
         .append(message(
             &room,
@@ -887,7 +885,10 @@ async fn a_retry_is_acknowledged_only_while_a_replica_holds_the_message() {
         ))
         .await
         .expect_err("no replica: the retry must not be acknowledged");
-    assert!(again.is_transient(), "{again}");
+    assert!(
+        matches!(again, StoreError::NotReplicated { wanted: 1, got: 0 }),
+        "{again}"
+    );
 
     replica.restart();
     wait_until("replica synced again", Duration::from_secs(10), || {
@@ -911,4 +912,63 @@ async fn a_retry_is_acknowledged_only_while_a_replica_holds_the_message() {
         .expect("a replica is back");
     assert!(!retried.created);
     assert_eq!(retried.message.id, first.message.id);
+}
+
+/// Issue 11, item 6: `WAIT` for replicas must not hold up anything else. With the only replica
+/// frozen, an append waits its full `replica_ack_timeout_ms` in `WAIT`; meanwhile the plugins'
+/// key-value calls (a 50 ms deadline) and reads must answer as usual, and the append must end
+/// as `NotReplicated` — not as a timeout of a healthy connection.
+#[test]
+fn waiting_for_replicas_holds_up_nothing_else() {
+    let primary = RedisServer::primary();
+    let mut replica = RedisServer::replica_of(primary.port());
+    wait_until("replica online", Duration::from_secs(10), || {
+        replica.is_synced_replica() && primary.info("replication").contains("state=online")
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut config = RedisConfig::url(primary.url());
+    config.min_replica_acks = 1;
+    config.replica_ack_timeout_ms = 1_500;
+    config.retry_budget_ms = 100;
+    config.state_timeout_ms = 50;
+    config.pool_size = 2;
+    let (store, state) = {
+        let _guard = runtime.enter();
+        let redis = RedisStore::new(config).expect("config");
+        let state = redis.plugin_state(runtime.handle().clone());
+        (Arc::new(Store::Redis(redis)), state)
+    };
+    let room = runtime.block_on(new_room(&store, "waited", 100));
+    state.set("p", "k", "v", None).expect("state works");
+
+    replica.pause();
+    let append = {
+        let (store, room) = (store.clone(), room.clone());
+        runtime.spawn(async move {
+            store
+                .append(message(&room, "asha", "x", StoredAction::Allow, None))
+                .await
+        })
+    };
+    wait_until("the append is in WAIT", Duration::from_secs(5), || {
+        chowk_tests::servers::raw_command(primary.port(), "CLIENT LIST")
+            .is_ok_and(|list| list.contains("cmd=wait"))
+    });
+    for i in 0..6 {
+        let got = state.get("p", "k");
+        assert_eq!(
+            got,
+            Ok(Some("v".into())),
+            "state call {i} while WAIT blocks"
+        );
+    }
+    let read = runtime.block_on(store.room(&room));
+    assert!(read.is_ok(), "{read:?}");
+    let result = runtime.block_on(append).expect("task");
+    replica.resume();
+    let err = result.expect_err("no replica confirmed");
+    assert!(
+        matches!(err, StoreError::NotReplicated { wanted: 1, got: 0 }),
+        "{err}"
+    );
 }

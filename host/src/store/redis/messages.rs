@@ -38,9 +38,13 @@ impl RedisStore {
         // Too few replica acks counts as a transient failure of this connection: it may lead to
         // a demoted primary that Sentinel has not converted yet. The retry (same client id)
         // returns the stored message and waits again, on a freshly resolved primary.
+        let waiting = self.waiting_timeout();
         let (created, id, existing, pending) = self
-            .redis
+            .replicated
             .run(|mut c| {
+                if acks > 0 {
+                    c.set_response_timeout(waiting);
+                }
                 let mut inv = scripts::APPEND.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
@@ -339,8 +343,10 @@ impl RedisStore {
                 self.config.client_id_ttl_s * 1000,
                 self.config.replica_ack_timeout_ms,
             );
-            self.redis
+            let waiting = self.waiting_timeout();
+            self.replicated
                 .run(|mut c| {
+                    c.set_response_timeout(waiting);
                     let mut inv = scripts::TOUCH.key(&key);
                     inv.arg(ttl_ms);
                     async move {

@@ -34,6 +34,11 @@ use crate::ids::RoomId;
 #[derive(Debug)]
 pub struct RedisStore {
     redis: std::sync::Arc<Redis>,
+    /// Connections for writes followed by `WAIT` (with `min_replica_acks`; otherwise the same
+    /// as `redis`): a `WAIT` blocks its connection until the replicas answer or its timeout,
+    /// so it must not share one with plugin state and reads. Each attempt's timeout covers the
+    /// `WAIT`, so too few replicas is reported as such, not as a dead connection.
+    replicated: std::sync::Arc<Redis>,
     config: RedisConfig,
 }
 
@@ -102,13 +107,18 @@ impl RedisStore {
         // TLS (rediss://) needs a process-wide rustls crypto provider; installing it twice is
         // harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let redis = Redis::new(
-            &config,
-            Duration::from_millis(config.timeout_ms),
-            Duration::from_millis(config.retry_budget_ms),
-        )?;
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let budget = Duration::from_millis(config.retry_budget_ms);
+        let redis = std::sync::Arc::new(Redis::new(&config, timeout, budget)?);
+        let replicated = if config.min_replica_acks > 0 {
+            let waiting = timeout + Duration::from_millis(config.replica_ack_timeout_ms);
+            std::sync::Arc::new(Redis::new(&config, waiting, budget)?)
+        } else {
+            redis.clone()
+        };
         Ok(RedisStore {
-            redis: std::sync::Arc::new(redis),
+            redis,
+            replicated,
             config,
         })
     }
@@ -126,7 +136,17 @@ impl RedisStore {
     /// Connections dropped after a failover signal (READONLY, MASTERDOWN, lost connection...),
     /// each followed by a fresh resolution of the primary.
     pub fn failovers_seen(&self) -> u64 {
-        self.redis.failovers_seen()
+        if std::sync::Arc::ptr_eq(&self.redis, &self.replicated) {
+            self.redis.failovers_seen()
+        } else {
+            self.redis.failovers_seen() + self.replicated.failovers_seen()
+        }
+    }
+
+    /// How long one write-and-`WAIT` may take on its connection: the base timeout plus the
+    /// `WAIT` (the client's own response timeout would otherwise cut the `WAIT` short).
+    fn waiting_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms + self.config.replica_ack_timeout_ms)
     }
 
     /// Whether the primary answers `PING`.
