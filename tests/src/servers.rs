@@ -635,13 +635,7 @@ impl ChowkProcess {
 
     /// Send a signal (`HUP`, `TERM`, ...) with `kill`.
     pub fn signal(&mut self, signal: &str) {
-        let child = self.process.0.as_mut().expect("running");
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{signal} failed");
+        self.process.signal(signal);
     }
 
     /// SIGTERM, then wait (at most `timeout`) for the exit status.

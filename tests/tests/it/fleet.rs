@@ -104,14 +104,17 @@ async fn hosts_converge_on_the_published_chain() {
     std::fs::write(&manifest, chain("papaya", true)).expect("write");
     let config = dir.path().join("chowk.toml");
     std::fs::write(&config, format!("[nats]\nurl = \"{}\"\n", nats.url())).expect("write");
-    let (ok, out, err) = chowk(&[
-        "plugins",
-        "publish",
-        "--plugins",
-        manifest.to_str().expect("utf-8"),
-        "--config",
-        config.to_str().expect("utf-8"),
-    ]);
+    let publish_cli = || {
+        chowk(&[
+            "plugins",
+            "publish",
+            "--plugins",
+            manifest.to_str().expect("utf-8"),
+            "--config",
+            config.to_str().expect("utf-8"),
+        ])
+    };
+    let (ok, out, err) = publish_cli();
     assert!(ok, "chowk plugins publish: {err}");
     assert!(out.contains("2 components, 1 uploaded"), "{out}");
     let second = first.revision + 1;
@@ -138,14 +141,7 @@ async fn hosts_converge_on_the_published_chain() {
         .await
         .expect_err("publish builds the chain first");
     assert!(refused.to_string().contains("spam-rules"), "{refused}");
-    let (ok, _, err) = chowk(&[
-        "plugins",
-        "publish",
-        "--plugins",
-        manifest.to_str().expect("utf-8"),
-        "--config",
-        config.to_str().expect("utf-8"),
-    ]);
+    let (ok, _, err) = publish_cli();
     assert!(!ok && err.contains("spam-rules"), "{err}");
     for h in [&a, &b, &c] {
         let r = report(h).await;
