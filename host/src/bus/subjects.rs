@@ -18,6 +18,10 @@ pub const APPROVED: &str = "approved";
 /// Header carrying the message id, by which subscribers and JetStream deduplicate.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
+/// The relay's confirmation round trip (core NATS): a request nobody answers but the server,
+/// with "no responders", after it has read every earlier publish of the connection.
+pub const RELAY_CONFIRM: &str = "chowk.relay.confirm";
+
 /// Every room's `.messages` subject (what a host's live feed listens to).
 pub const MESSAGES_ALL: &str = "chowk.room.*.messages";
 

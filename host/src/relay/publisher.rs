@@ -3,12 +3,15 @@
 //!
 //! After every append the room is marked dirty and the relay is poked; it drains each dirty
 //! room from its cursor (`chowk:{room:R}:relayed`) in batches, publishes, waits for the server
-//! to confirm the batch (flush), and only then moves the cursor. Visible messages go to
+//! to confirm the batch (JetStream acks; with core NATS a request round trip after the flush,
+//! answered only once the server has read every earlier publish of the connection), and only
+//! then moves the cursor. Visible messages go to
 //! `chowk.room.<room>.messages` (header `Nats-Msg-Id` = message id), flagged ones to
 //! `.moderation`, and approved ones to `.messages` when approved. Without a poke it polls the
 //! dirty set every second (other hosts' appends), and every 10 s and at start it scans every
 //! room, which covers a host that died between storing and marking.
-//! Delivery is at least once: subscribers dedupe on `Nats-Msg-Id`. While NATS is down the
+//! Delivery is at least once (to the subscribers the server has when it reads the batch, with
+//! core NATS; to the stream, with JetStream): subscribers dedupe on `Nats-Msg-Id`. While NATS is down the
 //! backlog stays in the store, not in memory.
 
 use std::sync::Arc;
@@ -336,7 +339,8 @@ impl Relay {
     }
 
     /// Wait until the server has everything published so far: JetStream acks (a batch holds
-    /// at most 100, far below the client's limit of unacknowledged publishes), or a flush.
+    /// at most 100, far below the client's limit of unacknowledged publishes), or with core
+    /// NATS a round trip through the server after the flush.
     async fn flush(&self) -> Result<(), RelayError> {
         let Sink::Nats {
             client,
@@ -359,9 +363,26 @@ impl Relay {
                 Err(_) => Err(nats_error("JetStream did not acknowledge in time")),
             };
         }
-        match tokio::time::timeout(*flush_timeout, client.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(nats_error(e.to_string())),
+        // `flush` only empties the client's buffer into the socket; bytes in a socket of a
+        // connection that then drops are lost. A request is a round trip through the server,
+        // which handles a connection's messages in order: its answer (the server's "no
+        // responders", or anyone's reply) proves the server read every publish before it.
+        let confirm = async {
+            client
+                .flush()
+                .await
+                .map_err(|e| nats_error(e.to_string()))?;
+            match client
+                .request(subjects::RELAY_CONFIRM, bytes::Bytes::new())
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
+                Err(e) => Err(nats_error(e.to_string())),
+            }
+        };
+        match tokio::time::timeout(*flush_timeout, confirm).await {
+            Ok(result) => result,
             Err(_) => Err(nats_error(format!(
                 "server did not confirm within {} ms",
                 flush_timeout.as_millis()

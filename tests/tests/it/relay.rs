@@ -476,3 +476,83 @@ async fn with_jetstream_late_subscribers_replay_and_republishing_is_deduplicated
     assert_eq!(texts, (0..6).map(|i| format!("js {i}")).collect::<Vec<_>>());
     host.shutdown().await;
 }
+
+/// Issue 11 item 4: what each NATS mode guarantees when the relay's connection drops with a
+/// batch in flight. The host reaches NATS through a fault proxy that holds its traffic (the
+/// batch is written to the socket, so a flush succeeds) and then cuts the connection, losing
+/// the batch. The cursor may move only once the server has the batch — JetStream's acks, or
+/// with core NATS a request round trip after the flush — so the batch is published again after
+/// the reconnect and a subscriber that stayed connected gets every message.
+async fn a_batch_lost_with_its_connection_is_published_again(jetstream: bool) {
+    use chowk_tests::fault::FaultProxy;
+    let (redis, nats) = (RedisServer::primary(), NatsServer::start());
+    let nats_port: u16 = nats
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let proxy = FaultProxy::start(nats_port);
+    let mut config = NatsConfig::url(format!("nats://127.0.0.1:{}", proxy.port()));
+    config.jetstream = jetstream;
+    config.flush_timeout_ms = 300;
+    let host = start_host_with(&redis, config, true).await;
+    let name = if jetstream { "lost-js" } else { "lost-core" };
+    let r = room(&host.chat.store, name).await;
+    let watcher = async_nats::connect(nats.url()).await.expect("subscriber");
+    let mut messages = watcher
+        .subscribe(format!("chowk.room.{name}.messages"))
+        .await
+        .expect("sub");
+    watcher.flush().await.expect("flush");
+    for i in 0..3 {
+        host.chat
+            .post(&r, &user("asha"), format!("before {i}"), None)
+            .await
+            .expect("post");
+    }
+    collect(&mut messages, 3).await;
+
+    proxy.partition();
+    let mut last = String::new();
+    for i in 0..10 {
+        last = host
+            .chat
+            .post(&r, &user("asha"), format!("in flight {i}"), None)
+            .await
+            .expect("stored while the bus is cut off")
+            .message
+            .id;
+    }
+    tokio::task::block_in_place(|| {
+        chowk_tests::servers::wait_until(
+            "the relay wrote the whole batch to its socket",
+            Duration::from_secs(10),
+            || proxy.clients_sent(&last),
+        )
+    });
+    // The batch is in flight (a flush has returned): lose it with the connection.
+    proxy.reset();
+    proxy.heal();
+    let got = collect(&mut messages, 10).await;
+    let texts: Vec<&str> = got
+        .iter()
+        .map(|m| m["text"].as_str().expect("text"))
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("in flight {i}")).collect();
+    assert_eq!(
+        texts, expected,
+        "every message after the reconnect, in order"
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_nats_republishes_a_batch_lost_with_its_connection() {
+    a_batch_lost_with_its_connection_is_published_again(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_republishes_a_batch_lost_with_its_connection() {
+    a_batch_lost_with_its_connection_is_published_again(true).await;
+}

@@ -972,3 +972,99 @@ fn waiting_for_replicas_holds_up_nothing_else() {
         "{err}"
     );
 }
+
+/// Issue 11 item 2: a post without a client id whose answer is lost (the script ran, the reply
+/// never came back) is retried by the store on a fresh connection; the retry must find the
+/// first attempt's message through the host's own per-post key, not store a second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_is_retried_without_storing_twice() {
+    use chowk_tests::fault::FaultProxy;
+    let redis = RedisServer::primary();
+    let proxy = FaultProxy::start(redis.port());
+    let mut config = RedisConfig::url(proxy.redis_url());
+    config.timeout_ms = 300;
+    config.retry_budget_ms = 5_000;
+    // One connection, so the append runs on the one the warm-up opened.
+    config.pool_size = 1;
+    let store = Arc::new(Store::Redis(RedisStore::new(config).expect("config")));
+    let room = new_room(&store, "lost-answers", 100).await;
+    let key = format!("chowk:{{room:{room}}}:messages");
+    let stored = || {
+        chowk_tests::servers::raw_command(redis.port(), &format!("XLEN {key}"))
+            .map(|r| r.trim().trim_start_matches(':').parse::<u64>().unwrap_or(0))
+            .unwrap_or(0)
+    };
+
+    let scripts_run = || {
+        let stats = chowk_tests::servers::raw_command(redis.port(), "INFO commandstats")
+            .unwrap_or_default();
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|v| v.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // A first message loads the script, so that the lost answers below are of appends.
+    store
+        .append(message(&room, "asha", "warm-up", StoredAction::Allow, None))
+        .await
+        .expect("warm-up");
+    let before = scripts_run();
+
+    proxy.drop_replies();
+    let append = {
+        let (store, room) = (store.clone(), room.clone());
+        tokio::spawn(async move {
+            store
+                .append(message(
+                    &room,
+                    "asha",
+                    "only once",
+                    StoredAction::Allow,
+                    None,
+                ))
+                .await
+        })
+    };
+    // The first attempt ran and its answer was lost; the store gave up on that connection and
+    // is connecting again to retry (a new connection's handshake answers are lost too).
+    let connections = proxy.accepted();
+    tokio::task::block_in_place(|| {
+        wait_until("the first attempt ran", Duration::from_secs(10), || {
+            scripts_run() > before
+        });
+        wait_until("the store retries", Duration::from_secs(10), || {
+            proxy.accepted() > connections
+        });
+    });
+    proxy.heal();
+    proxy.reset();
+    let appended = append
+        .await
+        .expect("task")
+        .expect("acknowledged after the retry");
+    assert!(
+        appended.created,
+        "for the client this is the first creation"
+    );
+    assert_eq!(
+        stored(),
+        2,
+        "the warm-up and this message, each stored exactly once"
+    );
+    let page = store
+        .history(
+            &room,
+            &HistoryQuery {
+                before: None,
+                after: None,
+                limit: 10,
+            },
+            &viewer("asha", false),
+        )
+        .await
+        .expect("history");
+    assert_eq!(page.messages.len(), 2);
+    assert_eq!(page.messages[0].id, appended.message.id);
+    assert_eq!(page.messages[0].client_id, None, "no client id is invented");
+}

@@ -10,6 +10,7 @@
 //! | `chowk:{room:R}:messages` | stream | messages; the stream id is the message id |
 //! | `chowk:{room:R}:pending` | set | ids of flagged messages awaiting a moderator |
 //! | `chowk:{room:R}:cid:<len>:<sender>:<client_id>` | string, TTL | message id of a client id |
+//! | `chowk:{room:R}:attempt:<token>` | string, TTL | message id of a post without client id, by the host's own key for its retries |
 //! | `chowk:{room:R}:relayed` | string | id of the last message the relay published |
 //! | `chowk:{room:R}:approved` | list | ids approved by a moderator, waiting to be relayed |
 //! | `chowk:{room:R}:labels` | stream | moderators' decisions with the text: training labels |
@@ -77,6 +78,13 @@ pub fn approved(r: &RoomId) -> String {
 /// Client-id dedupe key; the sender's length prefix keeps `a:b`+`c` apart from `a`+`b:c`.
 pub fn client_id(r: &RoomId, sender: &str, client_id: &str) -> String {
     room(r, &format!("cid:{}:{sender}:{client_id}", sender.len()))
+}
+
+/// The host's own idempotency key for one post without a client id: the store retries an
+/// append after an ambiguous failure (a timeout, a dropped connection), and the retry must find
+/// the first attempt's message instead of storing a second. `token` is random per post.
+pub fn attempt(r: &RoomId, token: &str) -> String {
+    room(r, &format!("attempt:{token}"))
 }
 
 /// A profile.

@@ -5,15 +5,23 @@ use super::*;
 
 impl RedisStore {
     pub(in crate::store) async fn append(&self, m: NewMessage) -> Result<Appended, StoreError> {
+        // Every append is deduplicated: by the client's id, or without one by a key of this
+        // host's own, random per post, that lives only as long as this call may retry.
+        let (dedupe_key, ttl_ms) = match &m.client_id {
+            Some(c) => (
+                keys::client_id(&m.room, m.sender.as_str(), c.as_str()),
+                self.config.client_id_ttl_s * 1000,
+            ),
+            None => (
+                keys::attempt(&m.room, &attempt_token()?),
+                (self.config.retry_budget_ms + self.waiting_timeout().as_millis() as u64) * 2,
+            ),
+        };
         let keys = [
             keys::meta(&m.room),
             keys::messages(&m.room),
             keys::pending(&m.room),
-            keys::client_id(
-                &m.room,
-                m.sender.as_str(),
-                m.client_id.as_ref().map_or("", |c| c.as_str()),
-            ),
+            dedupe_key,
         ];
         let fields: Vec<(&str, String)> = vec![
             ("sender", m.sender.to_string()),
@@ -31,8 +39,8 @@ impl RedisStore {
                     .unwrap_or_default(),
             ),
         ];
-        let has_cid = if m.client_id.is_some() { "1" } else { "0" };
-        let ttl_ms = (self.config.client_id_ttl_s * 1000).to_string();
+        let by_client = m.client_id.is_some();
+        let ttl_ms = ttl_ms.to_string();
         let acks = self.config.min_replica_acks;
         let wait_ms = self.config.replica_ack_timeout_ms;
         // Too few replica acks counts as a transient failure of this connection: it may lead to
@@ -49,7 +57,7 @@ impl RedisStore {
                 for k in &keys {
                     inv.key(k);
                 }
-                inv.arg(has_cid).arg(&ttl_ms).arg(m.action.as_str());
+                inv.arg(&ttl_ms).arg(m.action.as_str());
                 for (k, v) in &fields {
                     inv.arg(*k).arg(v);
                 }
@@ -77,6 +85,15 @@ impl RedisStore {
                 e => e,
             })?;
         if created == 1 {
+            let message = m.into_stored(id);
+            return Ok(Appended {
+                message,
+                created: true,
+            });
+        }
+        if !by_client {
+            // The host's own key: an earlier attempt of this very call stored it (its answer
+            // was lost), so for the client this is the one and only creation.
             let message = m.into_stored(id);
             return Ok(Appended {
                 message,
@@ -388,4 +405,12 @@ impl RedisStore {
             .unwrap_or(false);
         message_of(room, entry.id, entry.map, pending).map(Some)
     }
+}
+
+/// A random token for [`keys::attempt`] (16 random bytes, hex).
+fn attempt_token() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness for an append key: {e}")))?;
+    Ok(hex::encode(bytes))
 }

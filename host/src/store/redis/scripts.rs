@@ -4,10 +4,10 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Append a message, deduplicated by client id.
+/// Append a message, deduplicated by its key (the client's id, or the host's own per-post key).
 ///
-/// KEYS: meta, messages, pending, client-id key.
-/// ARGV: has-client-id (`0`/`1`), client-id TTL ms, action, then field/value pairs.
+/// KEYS: meta, messages, pending, dedupe key.
+/// ARGV: dedupe key TTL ms, action, then field/value pairs.
 /// Returns `{created (1/0), id, fields-of-existing-entry, pending (1/0)}`; errors `NOROOM`.
 pub static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -15,32 +15,28 @@ pub static APPEND: LazyLock<Script> = LazyLock::new(|| {
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOROOM no such room')
 end
-if ARGV[1] == '1' then
-  local existing = redis.call('GET', KEYS[4])
-  if existing then
-    -- A write, so that the WAIT after this script covers the replication offset now: a WAIT
-    -- after a script that wrote nothing would prove nothing about the original message.
-    redis.call('PEXPIRE', KEYS[4], ARGV[2])
-    local entry = redis.call('XRANGE', KEYS[2], existing, existing)
-    local pending = redis.call('SISMEMBER', KEYS[3], existing)
-    if entry[1] then
-      return {0, existing, entry[1][2], pending}
-    end
-    return {0, existing, {}, pending}
+local existing = redis.call('GET', KEYS[4])
+if existing then
+  -- A write, so that the WAIT after this script covers the replication offset now: a WAIT
+  -- after a script that wrote nothing would prove nothing about the original message.
+  redis.call('PEXPIRE', KEYS[4], ARGV[1])
+  local entry = redis.call('XRANGE', KEYS[2], existing, existing)
+  local pending = redis.call('SISMEMBER', KEYS[3], existing)
+  if entry[1] then
+    return {0, existing, entry[1][2], pending}
   end
+  return {0, existing, {}, pending}
 end
 local retention = redis.call('HGET', KEYS[1], 'retention')
 local fields = {}
-for i = 4, #ARGV do
+for i = 3, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', retention, '*', unpack(fields))
-if ARGV[3] == 'flag' then
+if ARGV[2] == 'flag' then
   redis.call('SADD', KEYS[3], id)
 end
-if ARGV[1] == '1' then
-  redis.call('SET', KEYS[4], id, 'PX', ARGV[2])
-end
+redis.call('SET', KEYS[4], id, 'PX', ARGV[1])
 return {1, id, {}, 0}
 "#,
     )
