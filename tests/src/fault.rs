@@ -15,7 +15,7 @@ use std::time::Duration;
 /// What the proxy does to traffic now.
 #[derive(Debug, Default, Clone, Copy)]
 struct Faults {
-    /// Added before forwarding each chunk, both directions.
+    /// How long each chunk is delayed, both directions.
     latency: Duration,
     /// Replies (target → client) are read and thrown away.
     drop_replies: bool,
@@ -191,13 +191,16 @@ fn connect(shared: Arc<Shared>, client: TcpStream, target: u16) {
     pump(&shared, id, s2, c2, true);
 }
 
-/// Copy `from` → `to` under the current faults until either side closes. Bytes read during a
-/// partition are held (in flight) and forwarded when it heals, unless the connection is reset.
+/// Copy `from` → `to` under the current faults until either side closes. Latency is a delay
+/// line (each chunk leaves `latency` after it arrived; chunks do not wait for each other). Bytes
+/// read during a partition are held (in flight) and forwarded when it heals, unless the
+/// connection is reset first.
 fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, is_reply: bool) {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut held = Vec::new();
-    let _ = from.set_read_timeout(Some(Duration::from_millis(5)));
-    loop {
+    let mut held: std::collections::VecDeque<(std::time::Instant, Vec<u8>)> =
+        std::collections::VecDeque::new();
+    let _ = from.set_read_timeout(Some(Duration::from_millis(2)));
+    'copy: loop {
         match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
@@ -208,7 +211,8 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, is_rep
                         .unwrap_or_else(|e| e.into_inner())
                         .extend_from_slice(&buf[..n]);
                 }
-                held.extend_from_slice(&buf[..n]);
+                let due = std::time::Instant::now() + shared.faults().latency;
+                held.push_back((due, buf[..n].to_vec()));
             }
             Err(e)
                 if matches!(
@@ -221,20 +225,20 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, is_rep
             break;
         }
         let faults = shared.faults();
-        if faults.partitioned || held.is_empty() {
+        if faults.partitioned {
             continue;
         }
         if is_reply && faults.drop_replies {
             held.clear();
             continue;
         }
-        if !faults.latency.is_zero() {
-            std::thread::sleep(faults.latency);
+        let now = std::time::Instant::now();
+        while held.front().is_some_and(|(due, _)| *due <= now) {
+            let (_, bytes) = held.pop_front().expect("front exists");
+            if to.write_all(&bytes).is_err() {
+                break 'copy;
+            }
         }
-        if to.write_all(&held).is_err() {
-            break;
-        }
-        held.clear();
     }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);

@@ -7,6 +7,7 @@
 //! that cannot find one fails and says so.
 
 pub mod api;
+pub mod checker;
 pub mod fault;
 pub mod measure;
 pub mod servers;

@@ -338,7 +338,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     }
 }
 
-/// A primary, one replica and three Sentinels monitoring them as `mymaster`.
+/// A primary, its replicas and three Sentinels monitoring them as `mymaster`.
 #[derive(Debug)]
 pub struct SentinelCluster {
     /// The data nodes; which one is primary changes with failovers.
@@ -351,33 +351,62 @@ pub struct SentinelCluster {
 pub const MASTER_NAME: &str = "mymaster";
 
 impl SentinelCluster {
-    /// Start the cluster and wait until the replica is in sync and every Sentinel knows it.
+    /// A primary and one replica.
     pub fn start() -> Self {
+        Self::start_with(1)
+    }
+
+    /// A primary and `replicas` replicas; waits until they are in sync and every Sentinel
+    /// knows them and the other Sentinels.
+    pub fn start_with(replicas: usize) -> Self {
         let primary = RedisServer::primary();
-        let replica = RedisServer::replica_of(primary.port());
-        wait_until("the replica is in sync", Duration::from_secs(15), || {
-            replica.is_synced_replica()
+        let mut nodes = vec![primary];
+        for _ in 0..replicas {
+            nodes.push(RedisServer::replica_of(nodes[0].port()));
+        }
+        wait_until("the replicas are in sync", Duration::from_secs(15), || {
+            nodes[1..].iter().all(RedisServer::is_synced_replica)
         });
         let sentinels: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::sentinel(primary.port(), MASTER_NAME))
+            .map(|_| RedisServer::sentinel(nodes[0].port(), MASTER_NAME))
             .collect();
-        let cluster = SentinelCluster {
-            nodes: vec![primary, replica],
-            sentinels,
-        };
+        let cluster = SentinelCluster { nodes, sentinels };
         wait_until(
-            "every Sentinel sees the replica and the other Sentinels",
+            "every Sentinel sees the replicas and the other Sentinels",
             Duration::from_secs(20),
             || {
                 cluster.sentinels.iter().all(|s| {
                     let info = raw_command(s.port(), &format!("SENTINEL MASTER {MASTER_NAME}"))
                         .unwrap_or_default();
-                    field(&info, "num-slaves") == Some(1)
+                    field(&info, "num-slaves") == Some(replicas as u64)
                         && field(&info, "num-other-sentinels") == Some(2)
                 })
             },
         );
         cluster
+    }
+
+    /// Wait until every Sentinel sees `replicas` healthy replicas of the current primary
+    /// (flags exactly `slave`, link up): a failover started now can promote one.
+    pub fn wait_healthy(&self, replicas: usize, timeout: Duration) {
+        wait_until("every Sentinel sees healthy replicas", timeout, || {
+            self.sentinels.iter().all(|s| {
+                let reply = raw_command(s.port(), &format!("SENTINEL REPLICAS {MASTER_NAME}"))
+                    .unwrap_or_default();
+                let lines: Vec<&str> = reply
+                    .lines()
+                    .filter(|l| !l.starts_with(['*', '$']))
+                    .map(str::trim)
+                    .collect();
+                let pairs = |name: &str, value: &str| {
+                    lines
+                        .windows(2)
+                        .filter(|w| w[0] == name && w[1] == value)
+                        .count()
+                };
+                pairs("flags", "slave") == replicas && pairs("master-link-status", "ok") == replicas
+            })
+        });
     }
 
     /// Sentinel URLs for the store config.
@@ -505,6 +534,86 @@ impl NatsServer {
     /// Thaw a paused server (SIGCONT).
     pub fn resume(&mut self) {
         self.process.signal("CONT");
+    }
+}
+
+/// The shipped HAProxy config for Redis (`examples/haproxy-redis.cfg`).
+const HAPROXY_CONFIG: &str = include_str!("../../examples/haproxy-redis.cfg");
+
+/// A real `haproxy` in front of Redis nodes, running the shipped config with this test's
+/// ports: clients reach whichever node answers `role:master`.
+#[derive(Debug)]
+pub struct HaProxy {
+    port: u16,
+    _dir: TempDir,
+    _process: Process,
+}
+
+impl HaProxy {
+    /// Start it in front of the data nodes on `nodes`, and wait until it routes to the primary
+    /// on `primary` (a dozen connections in a row answer `role:master`).
+    pub fn start(nodes: &[u16], primary: u16) -> Self {
+        let binary = require_binary("haproxy", "haproxy");
+        let dir = tempfile::Builder::new()
+            .prefix("chowk-haproxy-")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let mut config = String::new();
+        let mut servers_written = false;
+        for line in HAPROXY_CONFIG.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("bind ") {
+                config.push_str(&format!("    bind 127.0.0.1:{port}\n"));
+            } else if trimmed.starts_with("server ") {
+                if !servers_written {
+                    for (i, node) in nodes.iter().enumerate() {
+                        config.push_str(&format!(
+                            "    server redis-{i} 127.0.0.1:{node} check inter 500ms fall 2 rise 2\n"
+                        ));
+                    }
+                    servers_written = true;
+                }
+            } else {
+                config.push_str(line);
+                config.push('\n');
+            }
+        }
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).expect("write haproxy.cfg");
+        let child = Command::new(binary)
+            .arg("-f")
+            .arg(&path)
+            .arg("-db")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy");
+        let proxy = HaProxy {
+            port,
+            _dir: dir,
+            _process: Process(Some(child)),
+        };
+        proxy.wait_routes_to(primary, Duration::from_secs(20));
+        proxy
+    }
+
+    /// Wait until a dozen connections in a row reach the node on `port` (by its `tcp_port`).
+    pub fn wait_routes_to(&self, port: u16, timeout: Duration) {
+        let expect = format!("tcp_port:{port}");
+        let mut in_a_row = 0;
+        wait_until("HAProxy routes to the primary", timeout, || {
+            let hit =
+                raw_command(self.port, "INFO server").is_ok_and(|info| info.contains(&expect));
+            in_a_row = if hit { in_a_row + 1 } else { 0 };
+            in_a_row >= 12
+        });
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
     }
 }
 

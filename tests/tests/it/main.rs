@@ -14,6 +14,7 @@ mod hostile;
 mod learning;
 mod manifests;
 mod relay;
+mod reliability;
 mod reload;
 mod serve;
 mod shared_state;

@@ -1,0 +1,462 @@
+//! Reliability scenarios, Jepsen-style: real `chowk serve` hosts (two unless stated), real
+//! Redis (Sentinel, HAProxy), real nats-server, and real faults (SIGKILL, a TCP fault proxy).
+//! Writers post steadily through the hosts and retry each message with its client id until it
+//! is acknowledged; the [`Checker`] records every attempt and every message seen on NATS and
+//! SSE, reads the final store and verifies: every acknowledged message stored exactly once,
+//! relayed and delivered in room order, never acknowledged while no replica could hold it.
+//!
+//! `cargo xtask test` runs the short versions (a few faults each); `cargo xtask reliability`
+//! runs the long ones (`CHOWK_RELIABILITY=long`, ≥ 20 primary kills) and prints the figures
+//! RELIABILITY.md reports.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chowk_tests::checker::{
+    read_store, replay_jetstream, watch_nats, watch_sse, Channel, Checker, Hosts, Moderators,
+    Writers,
+};
+use chowk_tests::fault::FaultProxy;
+use chowk_tests::servers::{
+    chowk_token, wait_until, ChowkProcess, HaProxy, NatsServer, RedisServer, SentinelCluster,
+    MASTER_NAME,
+};
+use tokio::task::block_in_place;
+
+const SECRET: &str = "reliability-secret-0123456789abcdef012345";
+const ROOMS: [&str; 3] = ["mandi", "kirana", "textiles"];
+/// Acknowledgements to wait for between faults.
+const PROGRESS: usize = 20;
+const PATIENCE: Duration = Duration::from_secs(40);
+/// The JetStream stream the relay writes to.
+const STREAM: &str = chowk_host::relay::JETSTREAM_STREAM;
+
+/// Faults per scenario: a few in `cargo xtask test`, many in `cargo xtask reliability`.
+fn faults(short: usize, long: usize) -> usize {
+    if std::env::var("CHOWK_RELIABILITY").is_ok_and(|v| v == "long") {
+        long
+    } else {
+        short
+    }
+}
+
+/// `chowk.toml` and `plugins.toml` in `dir`, with `redis` as the body of `[redis]`. The chain
+/// is a rate limit no writer reaches (the scenarios are about the post path, not verdicts) and
+/// `spam-rules`, which flags the writers' prize texts for the moderators.
+fn write_config(dir: &Path, redis: &str, nats: &str, jetstream: bool) -> PathBuf {
+    let plugins = chowk_tests::plugins_dir();
+    std::fs::write(
+        dir.join("plugins.toml"),
+        format!(
+            "version = 1\n[chain]\nflag_at = 3.5\nreject_at = 8.0\n\
+             [[plugins]]\nname = \"spam-rules\"\npath = \"{}\"\n\
+             [[plugins]]\nname = \"rate-limit\"\npath = \"{}\"\n\
+             config = {{ per_sender = {{ max = 1000000, window_ms = 60000 }}, \
+             per_sender_room = {{ max = 1000000, window_ms = 60000 }}, \
+             per_room = {{ max = 1000000, window_ms = 60000 }} }}\n",
+            plugins.join("spam-rules.wasm").display(),
+            plugins.join("rate-limit.wasm").display()
+        ),
+    )
+    .expect("write plugins.toml");
+    let path = dir.join("chowk.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[auth]\njwt_secret = \"{SECRET}\"\n[plugins]\npath = \"plugins.toml\"\n\
+             [redis]\n{redis}\n[nats]\nurl = \"{nats}\"\njetstream = {jetstream}\nflush_timeout_ms = 500\n"
+        ),
+    )
+    .expect("write chowk.toml");
+    path
+}
+
+/// `[redis]` for the store behind `url` or Sentinel, with `min_replica_acks = 1`.
+fn redis_section(target: &str) -> String {
+    format!(
+        "{target}\nmin_replica_acks = 1\nreplica_ack_timeout_ms = 500\ntimeout_ms = 700\nretry_budget_ms = 1500\n"
+    )
+}
+
+fn sentinel_target(cluster: &SentinelCluster) -> String {
+    let urls: Vec<String> = cluster
+        .sentinel_urls()
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect();
+    format!(
+        "sentinels = [{}]\nmaster_name = \"{MASTER_NAME}\"",
+        urls.join(", ")
+    )
+}
+
+/// Hosts serving `config`, their base URLs, and tokens.
+struct Fleet {
+    config: PathBuf,
+    hosts: Vec<ChowkProcess>,
+    urls: Hosts,
+    member: String,
+    moderator: String,
+}
+
+/// Writers, and moderators approving what the chain flags.
+struct Load {
+    writers: Writers,
+    moderators: Option<Moderators>,
+    urls: Hosts,
+    moderator: String,
+}
+
+impl Load {
+    /// Stop the writers, then approve every flagged message left.
+    async fn stop(self) -> usize {
+        self.writers.stop().await;
+        let moderators = self
+            .moderators
+            .unwrap_or_else(|| Moderators::start(&self.urls, &rooms(), &self.moderator));
+        moderators.finish().await
+    }
+}
+
+impl Fleet {
+    async fn start(config: PathBuf, n: usize) -> Self {
+        // Side by side: each compiles its chain first.
+        let hosts: Vec<ChowkProcess> = std::thread::scope(|s| {
+            let starting: Vec<_> = (0..n)
+                .map(|_| s.spawn(|| ChowkProcess::serve(&config)))
+                .collect();
+            starting
+                .into_iter()
+                .map(|h| h.join().expect("host starts"))
+                .collect()
+        });
+        let urls = Arc::new(Mutex::new(hosts.iter().map(|h| h.base.clone()).collect()));
+        let admin = chowk_token(&config, "root", "admin");
+        let member = chowk_token(&config, "trader", "member");
+        let moderator = chowk_token(&config, "mod", "moderator");
+        let http = reqwest::Client::new();
+        for room in ROOMS {
+            let r = http
+                .post(format!("{}/v1/rooms", hosts[0].base))
+                .bearer_auth(&admin)
+                .json(&serde_json::json!({"id": room, "name": room}))
+                .send()
+                .await
+                .expect("create room");
+            assert!(r.status().is_success(), "create room: {}", r.status());
+        }
+        Fleet {
+            config,
+            hosts,
+            urls,
+            member,
+            moderator,
+        }
+    }
+
+    /// Four writers; moderators approving as messages are flagged (`live_moderation`), or
+    /// only once the writers stop.
+    fn load(&self, checker: &Checker, live_moderation: bool) -> Load {
+        Load {
+            writers: Writers::start(checker, &self.urls, &rooms(), &self.member, 4),
+            moderators: live_moderation
+                .then(|| Moderators::start(&self.urls, &rooms(), &self.moderator)),
+            urls: self.urls.clone(),
+            moderator: self.moderator.clone(),
+        }
+    }
+
+    /// Start a new host in place of host `i` (killed or not; a new port).
+    fn replace(&mut self, i: usize) {
+        self.hosts[i].kill();
+        let host = ChowkProcess::serve(&self.config);
+        self.urls.lock().expect("urls")[i] = host.base.clone();
+        self.hosts[i] = host;
+    }
+}
+
+fn rooms() -> Vec<String> {
+    ROOMS.iter().map(|r| (*r).to_owned()).collect()
+}
+
+/// Kill the primary `kills` times under load; after each promotion the old primary rejoins as
+/// a replica of the new one (as an orchestrator would restart it).
+async fn primary_kills(cluster: &mut SentinelCluster, checker: &Checker, kills: usize) {
+    for k in 1..=kills {
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes flow before the kill")
+            .await;
+        // Repeated failovers, each of a recovered cluster (Sentinel promotes only a replica it
+        // has seen healthy).
+        block_in_place(|| cluster.wait_healthy(cluster.nodes.len() - 1, PATIENCE));
+        let old_port = cluster.master_port().expect("a primary");
+        let old = cluster.node_on(old_port);
+        let killed = checker.fault(&format!("primary SIGKILL {k}"));
+        cluster.nodes[old].kill();
+        let new_port = block_in_place(|| {
+            let mut new_port = None;
+            wait_until("Sentinel promotes a replica", PATIENCE, || {
+                new_port = cluster.master_port().filter(|p| *p != old_port);
+                new_port.is_some()
+            });
+            new_port.expect("promoted")
+        });
+        println!(
+            "primary SIGKILL {k}: {old_port} → {new_port} promoted after {} ms",
+            killed.elapsed().as_millis()
+        );
+        block_in_place(|| cluster.nodes[old].restart_as_replica_of(new_port));
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes resume on the new primary")
+            .await;
+    }
+}
+
+/// Stop the writers, wait for deliveries, read the final store and check.
+async fn finish(name: &str, checker: &Checker, load: Load, store_url: &str) {
+    let approved = load.stop().await;
+    println!("reliability {name}: {approved} flagged messages approved");
+    for c in checker.channels() {
+        checker.wait_delivered(c, PATIENCE).await;
+    }
+    check(name, checker, store_url).await;
+}
+
+/// Like [`finish`], with the relay checked by replaying the JetStream stream (again until it
+/// holds every acknowledged message, or the patience runs out: the hosts relay their backlog
+/// after NATS returns).
+async fn finish_replaying(
+    name: &str,
+    checker: &Checker,
+    load: Load,
+    store_url: &str,
+    nats_url: &str,
+) {
+    let approved = load.stop().await;
+    println!("reliability {name}: {approved} flagged messages approved");
+    for c in checker.channels() {
+        checker.wait_delivered(c, PATIENCE).await;
+    }
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let replayed = loop {
+        let replayed = replay_jetstream(nats_url, STREAM).await;
+        if checker.acked_missing_from(&replayed) == 0 || std::time::Instant::now() > deadline {
+            break replayed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    checker.watching(Channel::Nats, None);
+    for (room, id, approval) in &replayed {
+        checker.delivered(Channel::Nats, room, id, *approval);
+    }
+    check(name, checker, store_url).await;
+}
+
+async fn check(name: &str, checker: &Checker, store_url: &str) {
+    let stored = read_store(store_url, &rooms()).await;
+    let report = checker.check(&stored);
+    println!("reliability {name}: {report}");
+    for (fault, outage) in &report.outages {
+        println!("  {fault}: write outage {} ms", outage.as_millis());
+    }
+    report.assert_clean();
+}
+
+/// Sentinel, primary + 2 replicas, `min_replica_acks = 1`, two hosts: the primary SIGKILLed
+/// again and again under load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_primary_kills_lose_nothing() {
+    let mut cluster = SentinelCluster::start_with(2);
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &redis_section(&sentinel_target(&cluster)),
+        &nats.url(),
+        false,
+    );
+    let fleet = Fleet::start(config, 2).await;
+    let checker = Checker::default();
+    let _nats_watch = watch_nats(&checker, &nats.url()).await;
+    let load = fleet.load(&checker, true);
+    primary_kills(&mut cluster, &checker, faults(3, 20)).await;
+    let primary = cluster.master_port().expect("a primary");
+    finish(
+        "sentinel",
+        &checker,
+        load,
+        &format!("redis://127.0.0.1:{primary}"),
+    )
+    .await;
+}
+
+/// The original topology: HAProxy in front of the Redis nodes (routing to whichever says
+/// `role:master`), Sentinel moving the role, hosts given only the HAProxy URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_primary_kills_lose_nothing() {
+    let mut cluster = SentinelCluster::start_with(2);
+    let ports: Vec<u16> = cluster.nodes.iter().map(RedisServer::port).collect();
+    let haproxy = HaProxy::start(&ports, cluster.master_port().expect("primary"));
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &redis_section(&format!("url = \"{}\"", haproxy.url())),
+        &nats.url(),
+        false,
+    );
+    let fleet = Fleet::start(config, 2).await;
+    let checker = Checker::default();
+    let _nats_watch = watch_nats(&checker, &nats.url()).await;
+    let load = fleet.load(&checker, true);
+    primary_kills(&mut cluster, &checker, faults(3, 20)).await;
+    finish("haproxy", &checker, load, &haproxy.url()).await;
+}
+
+/// Primary and its only replica, `min_replica_acks = 1`: while the replica is down nothing is
+/// acknowledged (503 + Retry-After), and writes resume by themselves when it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_replica_nothing_is_acknowledged() {
+    let primary = RedisServer::primary();
+    let mut replica = RedisServer::replica_of(primary.port());
+    wait_until("the replica is in sync", PATIENCE, || {
+        replica.is_synced_replica()
+    });
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &redis_section(&format!("url = \"{}\"", primary.url())),
+        &nats.url(),
+        false,
+    );
+    let fleet = Fleet::start(config, 2).await;
+    let checker = Checker::default();
+    let _nats_watch = watch_nats(&checker, &nats.url()).await;
+    let load = fleet.load(&checker, true);
+    for k in 1..=faults(2, 10) {
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
+            .await;
+        replica.kill();
+        checker.fault(&format!("replica SIGKILL {k}"));
+        let window = checker.no_acks_from_now();
+        block_in_place(|| {
+            wait_until("the primary sees no replica", PATIENCE, || {
+                primary.info("replication").contains("connected_slaves:0")
+            })
+        });
+        // The writers keep trying: each is refused (503) at least once while the replica is away.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while checker
+            .answers_since(window)
+            .get("503")
+            .copied()
+            .unwrap_or(0)
+            < 4
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "posts are refused with 503"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let answers = checker.answers_since(window);
+        assert_eq!(
+            checker.acked_since(window),
+            0,
+            "nothing acknowledged: {answers:?}"
+        );
+        checker.acks_allowed();
+        block_in_place(|| replica.restart());
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes resume by themselves")
+            .await;
+    }
+    finish("one-replica", &checker, load, &primary.url()).await;
+}
+
+/// Hosts reach Redis through a TCP fault proxy: latency spikes of 50–500 ms and every
+/// connection reset, again and again under load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_spikes_and_resets_lose_nothing() {
+    let primary = RedisServer::primary();
+    let replica = RedisServer::replica_of(primary.port());
+    wait_until("the replica is in sync", PATIENCE, || {
+        replica.is_synced_replica()
+    });
+    let proxy = FaultProxy::start(primary.port());
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &redis_section(&format!("url = \"{}\"", proxy.redis_url())),
+        &nats.url(),
+        false,
+    );
+    let fleet = Fleet::start(config, 2).await;
+    let checker = Checker::default();
+    let _nats_watch = watch_nats(&checker, &nats.url()).await;
+    let load = fleet.load(&checker, true);
+    let spikes = [50u64, 200, 500, 120, 350, 80, 450, 60, 300, 500];
+    for k in 0..faults(3, 20) {
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
+            .await;
+        let spike = spikes[k % spikes.len()];
+        checker.fault(&format!("latency {spike} ms"));
+        proxy.latency(Duration::from_millis(spike));
+        // A spike lasts a while (posts may be refused meanwhile: 503, never a false ack)...
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        proxy.heal();
+        // ...and then every connection is cut.
+        checker.fault("connections reset");
+        proxy.reset();
+    }
+    finish("fault-proxy", &checker, load, &primary.url()).await;
+}
+
+/// NATS SIGKILLed and restarted under load, then a host SIGKILLed under load and replaced; the
+/// relay uses JetStream, so what is relayed is checked by replaying the stream, and an SSE
+/// client follows a room across the killed host with `Last-Event-ID`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_and_host_kills_lose_nothing() {
+    let primary = RedisServer::primary();
+    let mut nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!("url = \"{}\"\n", primary.url()),
+        &nats.url(),
+        true,
+    );
+    let mut fleet = Fleet::start(config, 2).await;
+    let checker = Checker::default();
+    let sse = watch_sse(&checker, &fleet.urls, ROOMS[0], &fleet.member);
+    let load = fleet.load(&checker, false);
+    let rounds = faults(1, 5);
+    for k in 1..=rounds {
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
+            .await;
+        checker.fault(&format!("NATS SIGKILL {k}"));
+        nats.stop();
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes go on while NATS is down")
+            .await;
+        block_in_place(|| nats.restart());
+        checker.fault(&format!("host SIGKILL {k}"));
+        fleet.hosts[k % 2].kill();
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes go on through the other host")
+            .await;
+        if k < rounds {
+            // A new host in its place for the next round.
+            block_in_place(|| fleet.replace(k % 2));
+        }
+    }
+    // The hosts relay the backlog once NATS is back; the stream then holds every message.
+    let _sse = sse;
+    finish_replaying("nats-and-host", &checker, load, &primary.url(), &nats.url()).await;
+}
