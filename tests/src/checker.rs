@@ -5,7 +5,7 @@
 //! (`../shared/notes/post-path-contract.md`):
 //! - every acknowledged message is stored, with the acknowledged id, exactly once;
 //! - every acknowledged message was relayed (NATS) and delivered (SSE) at least once, in room
-//!   order;
+//!   order, and nothing was delivered that the final store does not hold;
 //! - no acknowledgement was given while the configured replicas could not hold the message
 //!   (the scenario marks those windows).
 //!
@@ -299,19 +299,32 @@ impl Checker {
             }
         }
         // Relay: per channel, every acknowledged id seen, and first sightings in stream order.
+        let stored_ids: std::collections::HashSet<&str> =
+            stored.iter().map(|s| s.id.as_str()).collect();
         let channels: Vec<Channel> = h.watched.keys().copied().collect();
         for channel in &channels {
             let mut firsts: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             let mut seen = std::collections::HashSet::new();
             let mut copies = 0;
+            let mut phantoms = 0;
             for (c, room, id, approval) in &h.deliveries {
                 if c != channel {
                     continue;
                 }
                 copies += 1;
-                if seen.insert(id.as_str()) && !approval {
+                if !seen.insert(id.as_str()) {
+                    continue;
+                }
+                if !stored_ids.contains(id.as_str()) {
+                    phantoms += 1;
+                } else if !approval {
                     firsts.entry(room).or_default().push(id);
                 }
+            }
+            if phantoms > 0 {
+                report.violations.push(format!(
+                    "{channel:?}: {phantoms} messages delivered that the final store does not hold"
+                ));
             }
             let missing = acks
                 .values()
@@ -337,6 +350,7 @@ impl Checker {
             report.channels.push(ChannelReport {
                 channel: *channel,
                 missing,
+                phantoms,
                 out_of_order,
                 redelivered: copies - seen.len(),
             });
@@ -375,6 +389,9 @@ pub struct ChannelReport {
     pub channel: Channel,
     /// Acknowledged messages never seen on it.
     pub missing: usize,
+    /// Messages seen on it that the final store does not hold (relayed from a primary that
+    /// then lost them).
+    pub phantoms: usize,
     /// First sightings out of room order.
     pub out_of_order: usize,
     /// Extra copies (at-least-once redeliveries; allowed).
@@ -450,8 +467,8 @@ impl fmt::Display for Report {
         for c in &self.channels {
             write!(
                 f,
-                "; {:?}: {} missing, {} out of order, {} redelivered",
-                c.channel, c.missing, c.out_of_order, c.redelivered
+                "; {:?}: {} missing, {} never stored, {} out of order, {} redelivered",
+                c.channel, c.missing, c.phantoms, c.out_of_order, c.redelivered
             )?;
         }
         Ok(())

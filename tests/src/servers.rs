@@ -360,15 +360,24 @@ impl SentinelCluster {
     /// knows them and the other Sentinels.
     pub fn start_with(replicas: usize) -> Self {
         let primary = RedisServer::primary();
+        let port = primary.port();
         let mut nodes = vec![primary];
         for _ in 0..replicas {
-            nodes.push(RedisServer::replica_of(nodes[0].port()));
+            nodes.push(RedisServer::replica_of(port));
         }
+        Self::monitor(nodes, port)
+    }
+
+    /// Sentinels for `nodes` (a primary first, then its replicas), monitoring the primary at
+    /// `primary_port` (its own, or a proxy's in front of it); waits until the replicas are in
+    /// sync and every Sentinel knows them and the other Sentinels.
+    pub fn monitor(nodes: Vec<RedisServer>, primary_port: u16) -> Self {
+        let replicas = nodes.len() - 1;
         wait_until("the replicas are in sync", Duration::from_secs(15), || {
             nodes[1..].iter().all(RedisServer::is_synced_replica)
         });
         let sentinels: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::sentinel(nodes[0].port(), MASTER_NAME))
+            .map(|_| RedisServer::sentinel(primary_port, MASTER_NAME))
             .collect();
         let cluster = SentinelCluster { nodes, sentinels };
         wait_until(

@@ -460,3 +460,70 @@ async fn nats_and_host_kills_lose_nothing() {
     let _sse = sse;
     finish_replaying("nats-and-host", &checker, load, &primary.url(), &nats.url()).await;
 }
+
+/// The original topology split: HAProxy reaches every node directly, while the replicas and
+/// the Sentinels reach the primary through a fault proxy that is then partitioned. Sentinel
+/// promotes a replica; the old primary still says `role:master`, so HAProxy routes to both.
+/// Writes that land on the old primary cannot reach a replica, so with `min_replica_acks = 1`
+/// they are refused, never acknowledged; when the partition heals Sentinel demotes the old
+/// primary (discarding what it took) and nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_old_primary_acknowledges_nothing() {
+    let primary = RedisServer::primary();
+    let front = FaultProxy::start(primary.port());
+    let replicas = [
+        RedisServer::replica_of(front.port()),
+        RedisServer::replica_of(front.port()),
+    ];
+    let ports = [primary.port(), replicas[0].port(), replicas[1].port()];
+    let [r1, r2] = replicas;
+    let cluster = SentinelCluster::monitor(vec![primary, r1, r2], front.port());
+    let haproxy = HaProxy::start(&ports, ports[0]);
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &redis_section(&format!("url = \"{}\"", haproxy.url())),
+        &nats.url(),
+        false,
+    );
+    let fleet = Fleet::start(config, 2).await;
+    let checker = Checker::default();
+    let _nats_watch = watch_nats(&checker, &nats.url()).await;
+    let load = fleet.load(&checker, true);
+    let old = &cluster.nodes[0];
+    for k in 1..=faults(1, 5) {
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
+            .await;
+        let before = cluster.master_port().expect("a primary");
+        checker.fault(&format!("old primary partitioned {k}"));
+        front.partition();
+        block_in_place(|| {
+            wait_until("Sentinel promotes a replica", PATIENCE, || {
+                cluster.master_port().is_some_and(|p| p != before)
+            })
+        });
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes go on at the new primary")
+            .await;
+        assert!(
+            old.info("replication").contains("role:master"),
+            "the partitioned old primary still takes writes"
+        );
+        checker.fault(&format!("partition healed {k}"));
+        front.heal();
+        block_in_place(|| {
+            wait_until("Sentinel demotes the old primary", PATIENCE, || {
+                old.info("replication").contains("role:slave")
+            })
+        });
+        checker
+            .wait_for_acks(PROGRESS, PATIENCE, "writes go on after the heal")
+            .await;
+        if k > 1 {
+            break;
+        }
+    }
+    finish("partition", &checker, load, &haproxy.url()).await;
+}

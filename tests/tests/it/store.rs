@@ -1068,3 +1068,76 @@ async fn a_lost_answer_is_retried_without_storing_twice() {
     assert_eq!(page.messages[0].id, appended.message.id);
     assert_eq!(page.messages[0].client_id, None, "no client id is invented");
 }
+
+/// The relay publishes only what replicas hold (with `min_replica_acks`): a message on the
+/// primary that no replica has (its post was refused, 503) is not handed to the relay while the
+/// replica is away, because a primary that then dies or is partitioned away would take it
+/// along, and subscribers would have seen a message the store never kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_reads_only_what_replicas_hold() {
+    let primary = RedisServer::primary();
+    let mut replica = RedisServer::replica_of(primary.port());
+    let online =
+        || replica.is_synced_replica() && primary.info("replication").contains("state=online");
+    wait_until("replica online", Duration::from_secs(10), online);
+    let mut config = RedisConfig::url(primary.url());
+    config.min_replica_acks = 1;
+    // The first WAIT after a fresh sync can take a few hundred ms on Redis 7.0.
+    config.replica_ack_timeout_ms = 1_000;
+    config.retry_budget_ms = 100;
+    let store = Store::Redis(RedisStore::new(config).expect("config"));
+    let room = new_room(&store, "fenced", 100).await;
+    store
+        .append(message(
+            &room,
+            "asha",
+            "kept",
+            StoredAction::Allow,
+            Some("c1"),
+        ))
+        .await
+        .expect("acknowledged");
+    assert_eq!(
+        store
+            .relay_batch(&room, None, 10)
+            .await
+            .expect("batch")
+            .len(),
+        1
+    );
+
+    replica.pause();
+    let refused = store
+        .append(message(
+            &room,
+            "asha",
+            "on the primary only",
+            StoredAction::Allow,
+            Some("c2"),
+        ))
+        .await
+        .expect_err("no replica: refused");
+    assert!(
+        matches!(refused, StoreError::NotReplicated { .. }),
+        "{refused}"
+    );
+    let batch = store.relay_batch(&room, None, 10).await;
+    replica.resume();
+    let err = batch.expect_err("the relay must not read what no replica holds");
+    assert!(
+        matches!(err, StoreError::NotReplicated { wanted: 1, got: 0 }),
+        "{err}"
+    );
+    wait_until("replica online again", Duration::from_secs(10), || {
+        replica.is_synced_replica()
+    });
+    assert_eq!(
+        store
+            .relay_batch(&room, None, 10)
+            .await
+            .expect("batch")
+            .len(),
+        2,
+        "once the replica holds it, it is relayed"
+    );
+}

@@ -12,6 +12,7 @@
 //! | `chowk:{room:R}:cid:<len>:<sender>:<client_id>` | string, TTL | message id of a client id |
 //! | `chowk:{room:R}:attempt:<token>` | string, TTL | message id of a post without client id, by the host's own key for its retries |
 //! | `chowk:{room:R}:relayed` | string | id of the last message the relay published |
+//! | `chowk:{room:R}:fence` | integer | written by the relay before its `WAIT`: replicas that acknowledge it hold what it read |
 //! | `chowk:{room:R}:approved` | list | ids approved by a moderator, waiting to be relayed |
 //! | `chowk:{room:R}:labels` | stream | moderators' decisions with the text: training labels |
 //! | `chowk:{room:R}:decided:<id>` | string, TTL | the decision taken on message `<id>` (so a retry answers as it did) |
@@ -73,6 +74,11 @@ pub fn labels(r: &RoomId) -> String {
 /// Ids approved by a moderator, waiting to be relayed.
 pub fn approved(r: &RoomId) -> String {
     room(r, "approved")
+}
+
+/// A counter the relay increments (a write to `WAIT` for) before relaying what it read.
+pub fn fence(r: &RoomId) -> String {
+    room(r, "fence")
 }
 
 /// Client-id dedupe key; the sender's length prefix keeps `a:b`+`c` apart from `a`+`b:c`.

@@ -56,6 +56,74 @@ impl RedisStore {
             .map(drop)
     }
 
+    /// Run the reads of `reads` (their replies, as `T`) and, with `min_replica_acks`, prove
+    /// that replicas hold what they read before anything is relayed: on the same connection, a
+    /// write to the room's fence key and a `WAIT` for it. Replication is in order, so replicas
+    /// that acknowledged the fence hold every entry read before it. Without this, a relay
+    /// reading from a primary that is partitioned from its replicas (or about to die) would
+    /// publish messages that are then lost with it: subscribers would see what the store never
+    /// kept.
+    async fn read_fenced<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        room: &RoomId,
+        reads: redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let acks = self.config.min_replica_acks;
+        if acks == 0 {
+            return self
+                .redis
+                .run(|mut c| {
+                    let p = reads.clone();
+                    async move {
+                        let r = p.query_async(&mut c).await;
+                        (c, r)
+                    }
+                })
+                .await;
+        }
+        let (fence, wait_ms, waiting) = (
+            keys::fence(room),
+            self.config.replica_ack_timeout_ms,
+            self.waiting_timeout(),
+        );
+        self.replicated
+            .run(|mut c| {
+                c.set_response_timeout(waiting);
+                let mut p = reads.clone();
+                p.cmd("INCR").arg(&fence).ignore();
+                p.cmd("WAIT").arg(acks).arg(wait_ms);
+                async move {
+                    // The reads' replies, then WAIT's count.
+                    let r: Result<T, Failure> = match p.query_async::<redis::Value>(&mut c).await {
+                        Ok(redis::Value::Array(mut replies)) if !replies.is_empty() => {
+                            let got = replies
+                                .pop()
+                                .and_then(|v| redis::from_redis_value::<u32>(v).ok())
+                                .unwrap_or(0);
+                            if got < acks {
+                                Err(Failure::NotReplicated { wanted: acks, got })
+                            } else {
+                                redis::from_redis_value(redis::Value::Array(replies)).map_err(|e| {
+                                    Failure::Redis(redis::RedisError::from((
+                                        redis::ErrorKind::Parse,
+                                        "relay read",
+                                        e.to_string(),
+                                    )))
+                                })
+                            }
+                        }
+                        Ok(_) => Err(Failure::Redis(redis::RedisError::from((
+                            redis::ErrorKind::Client,
+                            "unexpected pipeline reply",
+                        )))),
+                        Err(e) => Err(e.into()),
+                    };
+                    (c, r)
+                }
+            })
+            .await
+    }
+
     pub(in crate::store) async fn relay_batch(
         &self,
         room: &RoomId,
@@ -63,8 +131,20 @@ impl RedisStore {
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
-        let entries = self.range(room, false, (&start, "+"), limit, true).await?;
-        self.decode(room, entries).await
+        let mut reads = redis::pipe();
+        reads.cmd("EXISTS").arg(keys::meta(room));
+        reads
+            .cmd("XRANGE")
+            .arg(keys::messages(room))
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit);
+        let (exists, reply): (bool, StreamRangeReply) = self.read_fenced(room, reads).await?;
+        if !exists {
+            return Err(StoreError::NotFound(format!("room {room}")));
+        }
+        self.decode(room, reply.ids).await
     }
 
     pub(in crate::store) async fn approved_backlog(
@@ -72,11 +152,13 @@ impl RedisStore {
         room: &RoomId,
         limit: usize,
     ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
-        let mut cmd = redis::cmd("LRANGE");
-        cmd.arg(keys::approved(room))
+        let mut reads = redis::pipe();
+        reads
+            .cmd("LRANGE")
+            .arg(keys::approved(room))
             .arg(0)
             .arg(limit.saturating_sub(1));
-        let ids: Vec<String> = self.command(cmd).await?;
+        let (ids,): (Vec<String>,) = self.read_fenced(room, reads).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let m = self
