@@ -237,12 +237,15 @@ impl Checker {
     pub fn check(&self, stored: &[Stored]) -> Report {
         let h = self.history();
         let mut report = Report::default();
-        let mut acks: HashMap<&str, (&str, &str)> = HashMap::new(); // cid → (room, id)
+        // cid → (room, id, answered)
+        let mut acks: HashMap<&str, (&str, &str, Instant)> = HashMap::new();
         for a in &h.attempts {
             report.attempts += 1;
             match &a.outcome {
                 Outcome::Acked(id) => {
-                    if let Some((_, first)) = acks.insert(&a.client_id, (&a.room, id)) {
+                    if let Some((_, first, _)) =
+                        acks.insert(&a.client_id, (&a.room, id, a.answered))
+                    {
                         if first != id {
                             report.violations.push(format!(
                                 "{} acknowledged as {first} and as {id}",
@@ -280,23 +283,36 @@ impl Checker {
                     .push(format!("{cid} stored {} times", copies.len()));
             }
         }
-        for (cid, (room, id)) in &acks {
-            match by_cid.get(cid) {
-                Some(copies) if copies.iter().any(|s| s.id == *id && s.room == *room) => {}
-                Some(copies) => {
-                    report.lost += 1;
-                    report.violations.push(format!(
-                        "{cid} acknowledged as {id}, stored as {:?}",
-                        copies.iter().map(|s| &s.id).collect::<Vec<_>>()
-                    ));
-                }
-                None => {
-                    report.lost += 1;
-                    report
-                        .violations
-                        .push(format!("{cid} acknowledged as {id}, not stored"));
-                }
+        // Lost acknowledgements, by the last fault before they were answered.
+        let mut lost_after: BTreeMap<String, usize> = BTreeMap::new();
+        for (cid, (room, id, answered)) in &acks {
+            let kept = by_cid
+                .get(cid)
+                .is_some_and(|copies| copies.iter().any(|s| s.id == *id && s.room == *room));
+            if kept {
+                continue;
             }
+            report.lost += 1;
+            let after = h
+                .faults
+                .iter()
+                .rev()
+                .find(|(_, at)| at <= answered)
+                .map_or_else(|| "before any fault".to_owned(), |(name, _)| name.clone());
+            *lost_after.entry(after).or_default() += 1;
+            if report.lost <= 5 {
+                report.violations.push(format!(
+                    "{cid} acknowledged as {id} in {room}, stored as {:?}",
+                    by_cid
+                        .get(cid)
+                        .map(|c| c.iter().map(|s| &s.id).collect::<Vec<_>>())
+                ));
+            }
+        }
+        for (after, n) in lost_after {
+            report.violations.push(format!(
+                "{n} acknowledged messages lost, answered after {after}"
+            ));
         }
         // Relay: per channel, every acknowledged id seen, and first sightings in stream order.
         let stored_ids: std::collections::HashSet<&str> =
@@ -328,14 +344,21 @@ impl Checker {
             }
             let missing = acks
                 .values()
-                .filter(|(room, id)| h.watches(*channel, room) && !seen.contains(id))
+                .filter(|(room, id, _)| h.watches(*channel, room) && !seen.contains(id))
                 .count();
             let mut out_of_order = 0;
-            for ids in firsts.values() {
-                out_of_order += ids
-                    .windows(2)
-                    .filter(|w| stream_id(w[0]) >= stream_id(w[1]))
-                    .count();
+            for (room, ids) in &firsts {
+                for w in ids.windows(2) {
+                    if stream_id(w[0]) >= stream_id(w[1]) {
+                        out_of_order += 1;
+                        if out_of_order <= 5 {
+                            report.violations.push(format!(
+                                "{channel:?}: in {room}, {} first seen after {}",
+                                w[1], w[0]
+                            ));
+                        }
+                    }
+                }
             }
             if missing > 0 {
                 report.violations.push(format!(

@@ -1,7 +1,8 @@
 //! Shared support for Chowk's integration tests: where the built plugin components are, one
 //! shared plugin engine per test process, chains built from inline `plugins.toml` text,
-//! ([`servers`]) real Redis, Sentinel and NATS processes started on free ports, and ([`api`])
-//! whole hosts started in-process for API tests.
+//! ([`servers`]) real Redis, Sentinel, HAProxy and NATS processes started on free ports,
+//! ([`api`]) whole hosts started in-process for API tests, ([`fault`]) a TCP fault proxy, and
+//! ([`checker`]) the Jepsen-style checker of the reliability scenarios.
 //!
 //! The components come from `cargo xtask plugins` (which `cargo xtask test` runs first); a test
 //! that cannot find one fails and says so.

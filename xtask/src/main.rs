@@ -48,6 +48,14 @@ enum Command {
     /// interruption), the store (vs bare Redis commands), the relay (vs bare NATS), the HTTP
     /// API (vs an empty HTTP round trip) and hot reload (watched vs a direct reload).
     Bench,
+    /// The long reliability runs (RELIABILITY.md): every `reliability::` scenario with many
+    /// faults (≥ 20 primary kills with Sentinel and with HAProxy), one at a time, printing the
+    /// checker's figures.
+    Reliability {
+        /// Only the scenarios whose test name contains this.
+        #[arg(default_value = "reliability::")]
+        filter: String,
+    },
     /// Build, then run `chowk eval --corpus` on a labelled TSV corpus and print recall, ham
     /// flagged, rules by label and families (default: ../shared/corpus/sms-spam.tsv; try
     /// corpus/sme/heldout.tsv, or PATH:odd for one half).
@@ -120,6 +128,26 @@ fn main() -> Result<()> {
             ])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
+        Command::Reliability { filter } => {
+            packages::ensure(&["redis-server", "nats-server", "haproxy"])?;
+            build_all(&root)?;
+            // One scenario at a time: each loads the machine with its own processes, and the
+            // outage figures should not include another scenario's load.
+            shell::run(
+                shell::linted_cargo()
+                    .env("CHOWK_RELIABILITY", "long")
+                    .args([
+                        "test",
+                        "--locked",
+                        "-p",
+                        "chowk-tests",
+                        "--test",
+                        "it",
+                        "--",
+                    ])
+                    .args([filter.as_str(), "--nocapture", "--test-threads", "1"]),
+            )
+        }
     }
 }
 

@@ -50,6 +50,11 @@ pub fn cargo_linted(args: &[&str]) -> Result<()> {
     run(linted(cargo_command()).args(args))
 }
 
+/// `cargo` with clippy-driver as the workspace's compiler (so it reuses the linted build).
+pub fn linted_cargo() -> Command {
+    linted(cargo_command())
+}
+
 /// `cmd` with clippy-driver as the workspace's compiler and warnings denied.
 fn linted(mut cmd: Command) -> Command {
     let driver = output(Command::new("rustup").args(["which", "clippy-driver"]))

@@ -265,7 +265,11 @@ impl Relay {
 
     async fn publish_stored(&self, m: &StoredMessage) -> Result<(), RelayError> {
         if !m.pending {
-            return self.publish_message(m, false).await;
+            // A flagged message no longer pending was approved before this batch was read (by
+            // the time a slower relay, or a retry, reads past it): it is an approval wherever
+            // it is published, so subscribers can tell an older message made visible.
+            let approved = m.action == crate::store::StoredAction::Flag;
+            return self.publish_message(m, approved).await;
         }
         if matches!(self.sink, Sink::Local(_)) {
             // Moderators read the queue over HTTP; nothing listens in-process.

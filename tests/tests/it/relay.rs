@@ -556,3 +556,56 @@ async fn core_nats_republishes_a_batch_lost_with_its_connection() {
 async fn jetstream_republishes_a_batch_lost_with_its_connection() {
     a_batch_lost_with_its_connection_is_published_again(true).await;
 }
+
+/// A flagged message approved before any relay read past it is published as an approval
+/// (`Chowk-Event: approved`) from the stream too, not as a new message: a slower relay of
+/// another host reads it as no longer pending, and subscribers must still be able to tell an
+/// older message made visible (the reliability checker found it first-seen out of room order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_read_from_the_stream_is_still_an_approval() {
+    let (redis, nats) = (RedisServer::primary(), NatsServer::start());
+    let quiet = start_host(&redis, &nats, false).await;
+    let r = room(&quiet.chat.store, "approved-early").await;
+    let flagged = quiet
+        .chat
+        .post(
+            &r,
+            &user("spammer"),
+            "Congrats! You won a prize, reply to claim".into(),
+            None,
+        )
+        .await
+        .expect("flagged, stored");
+    assert!(flagged.message.pending);
+    quiet
+        .chat
+        .store
+        .moderate(&r, &flagged.message.id, Decision::Approve)
+        .await
+        .expect("approve");
+    let watcher = async_nats::connect(nats.url()).await.expect("subscriber");
+    let mut messages = watcher
+        .subscribe("chowk.room.approved-early.messages")
+        .await
+        .expect("sub");
+    watcher.flush().await.expect("flush");
+
+    let relaying = start_host(&redis, &nats, true).await;
+    relaying.chat.store.mark_dirty(&r).await.expect("mark");
+    let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
+        .await
+        .expect("relayed")
+        .expect("subscription open");
+    let event = m
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Chowk-Event"))
+        .map(|v| v.to_string());
+    assert_eq!(
+        event.as_deref(),
+        Some("approved"),
+        "published as an approval"
+    );
+    relaying.shutdown().await;
+    quiet.shutdown().await;
+}

@@ -74,8 +74,13 @@ fn write_config(dir: &Path, redis: &str, nats: &str, jetstream: bool) -> PathBuf
 
 /// `[redis]` for the store behind `url` or Sentinel, with `min_replica_acks = 1`.
 fn redis_section(target: &str) -> String {
+    redis_section_acks(target, 1)
+}
+
+/// `[redis]` with `min_replica_acks = acks`.
+fn redis_section_acks(target: &str, acks: u32) -> String {
     format!(
-        "{target}\nmin_replica_acks = 1\nreplica_ack_timeout_ms = 500\ntimeout_ms = 700\nretry_budget_ms = 1500\n"
+        "{target}\nmin_replica_acks = {acks}\nreplica_ack_timeout_ms = 500\ntimeout_ms = 700\nretry_budget_ms = 1500\n"
     )
 }
 
@@ -203,8 +208,9 @@ async fn primary_kills(cluster: &mut SentinelCluster, checker: &Checker, kills: 
             new_port.expect("promoted")
         });
         println!(
-            "primary SIGKILL {k}: {old_port} → {new_port} promoted after {} ms",
-            killed.elapsed().as_millis()
+            "primary SIGKILL {k}: {old_port} → {new_port} promoted after {} ms; {} acknowledged so far",
+            killed.elapsed().as_millis(),
+            checker.acked()
         );
         block_in_place(|| cluster.nodes[old].restart_as_replica_of(new_port));
         checker
@@ -263,16 +269,15 @@ async fn check(name: &str, checker: &Checker, store_url: &str) {
     report.assert_clean();
 }
 
-/// Sentinel, primary + 2 replicas, `min_replica_acks = 1`, two hosts: the primary SIGKILLed
-/// again and again under load.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sentinel_primary_kills_lose_nothing() {
+/// Sentinel, primary + 2 replicas, two hosts: the primary SIGKILLed again and again under
+/// load, with `min_replica_acks = acks`.
+async fn sentinel_primary_kills(acks: u32) {
     let mut cluster = SentinelCluster::start_with(2);
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
         dir.path(),
-        &redis_section(&sentinel_target(&cluster)),
+        &redis_section_acks(&sentinel_target(&cluster), acks),
         &nats.url(),
         false,
     );
@@ -283,12 +288,26 @@ async fn sentinel_primary_kills_lose_nothing() {
     primary_kills(&mut cluster, &checker, faults(3, 20)).await;
     let primary = cluster.master_port().expect("a primary");
     finish(
-        "sentinel",
+        &format!("sentinel, min_replica_acks = {acks}"),
         &checker,
         load,
         &format!("redis://127.0.0.1:{primary}"),
     )
     .await;
+}
+
+/// One replica acknowledges each write (the scenario). Known gap (RELIABILITY.md): in
+/// the long run Sentinel can promote the replica that did not acknowledge (here the old
+/// primary, restarted empty and still syncing), losing what only the other one held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_primary_kills_lose_nothing() {
+    sentinel_primary_kills(1).await;
+}
+
+/// Every replica acknowledges each write: whichever one Sentinel promotes holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_primary_kills_with_every_replica_acking_lose_nothing() {
+    sentinel_primary_kills(2).await;
 }
 
 /// The original topology: HAProxy in front of the Redis nodes (routing to whichever says
@@ -492,38 +511,33 @@ async fn a_partitioned_old_primary_acknowledges_nothing() {
     let _nats_watch = watch_nats(&checker, &nats.url()).await;
     let load = fleet.load(&checker, true);
     let old = &cluster.nodes[0];
-    for k in 1..=faults(1, 5) {
-        checker
-            .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
-            .await;
-        let before = cluster.master_port().expect("a primary");
-        checker.fault(&format!("old primary partitioned {k}"));
-        front.partition();
-        block_in_place(|| {
-            wait_until("Sentinel promotes a replica", PATIENCE, || {
-                cluster.master_port().is_some_and(|p| p != before)
-            })
-        });
-        checker
-            .wait_for_acks(PROGRESS, PATIENCE, "writes go on at the new primary")
-            .await;
-        assert!(
-            old.info("replication").contains("role:master"),
-            "the partitioned old primary still takes writes"
-        );
-        checker.fault(&format!("partition healed {k}"));
-        front.heal();
-        block_in_place(|| {
-            wait_until("Sentinel demotes the old primary", PATIENCE, || {
-                old.info("replication").contains("role:slave")
-            })
-        });
-        checker
-            .wait_for_acks(PROGRESS, PATIENCE, "writes go on after the heal")
-            .await;
-        if k > 1 {
-            break;
-        }
-    }
+    checker
+        .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
+        .await;
+    let before = cluster.master_port().expect("a primary");
+    checker.fault("old primary partitioned");
+    front.partition();
+    block_in_place(|| {
+        wait_until("Sentinel promotes a replica", PATIENCE, || {
+            cluster.master_port().is_some_and(|p| p != before)
+        })
+    });
+    checker
+        .wait_for_acks(PROGRESS, PATIENCE, "writes go on at the new primary")
+        .await;
+    assert!(
+        old.info("replication").contains("role:master"),
+        "the partitioned old primary still takes writes"
+    );
+    checker.fault("partition healed");
+    front.heal();
+    block_in_place(|| {
+        wait_until("Sentinel demotes the old primary", PATIENCE, || {
+            old.info("replication").contains("role:slave")
+        })
+    });
+    checker
+        .wait_for_acks(PROGRESS, PATIENCE, "writes go on after the heal")
+        .await;
     finish("partition", &checker, load, &haproxy.url()).await;
 }
