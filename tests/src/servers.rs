@@ -103,6 +103,21 @@ impl Drop for Process {
     }
 }
 
+impl Drop for RedisServer {
+    /// With `CHOWK_KEEP_LOGS=<dir>`, keep this server's log there (`redis-<port>.log`), to read
+    /// what Redis or Sentinel did during a failed run.
+    fn drop(&mut self) {
+        if let Some(keep) = std::env::var_os("CHOWK_KEEP_LOGS") {
+            let keep = PathBuf::from(keep);
+            let _ = std::fs::create_dir_all(&keep);
+            let _ = std::fs::copy(
+                self.dir.path().join("server.log"),
+                keep.join(format!("redis-{}.log", self.port)),
+            );
+        }
+    }
+}
+
 impl RedisServer {
     /// A standalone primary (no persistence).
     pub fn primary() -> Self {
