@@ -181,6 +181,36 @@ impl Fleet {
     }
 }
 
+/// A scenario's moving parts: NATS, two hosts on `[redis]` = `redis`, a checker watching NATS,
+/// and the load (writers, live moderators).
+struct Run {
+    checker: Checker,
+    load: Load,
+    _fleet: Fleet,
+    _nats: NatsServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    async fn start(redis: &str) -> Self {
+        let nats = NatsServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = write_config(dir.path(), redis, &nats.url(), false);
+        let fleet = Fleet::start(config, 2).await;
+        let checker = Checker::default();
+        // The watcher's task owns its client and subscription.
+        drop(watch_nats(&checker, &nats.url()).await);
+        let load = fleet.load(&checker, true);
+        Run {
+            checker,
+            load,
+            _fleet: fleet,
+            _nats: nats,
+            _dir: dir,
+        }
+    }
+}
+
 fn rooms() -> Vec<String> {
     ROOMS.iter().map(|r| (*r).to_owned()).collect()
 }
@@ -273,24 +303,13 @@ async fn check(name: &str, checker: &Checker, store_url: &str) {
 /// load, with `min_replica_acks = acks`.
 async fn sentinel_primary_kills(acks: u32) {
     let mut cluster = SentinelCluster::start_with(2);
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &redis_section_acks(&sentinel_target(&cluster), acks),
-        &nats.url(),
-        false,
-    );
-    let fleet = Fleet::start(config, 2).await;
-    let checker = Checker::default();
-    let _nats_watch = watch_nats(&checker, &nats.url()).await;
-    let load = fleet.load(&checker, true);
-    primary_kills(&mut cluster, &checker, faults(3, 20)).await;
+    let run = Run::start(&redis_section_acks(&sentinel_target(&cluster), acks)).await;
+    primary_kills(&mut cluster, &run.checker, faults(3, 20)).await;
     let primary = cluster.master_port().expect("a primary");
     finish(
         &format!("sentinel, min_replica_acks = {acks}"),
-        &checker,
-        load,
+        &run.checker,
+        run.load,
         &format!("redis://127.0.0.1:{primary}"),
     )
     .await;
@@ -317,20 +336,9 @@ async fn haproxy_primary_kills_lose_nothing() {
     let mut cluster = SentinelCluster::start_with(2);
     let ports: Vec<u16> = cluster.nodes.iter().map(RedisServer::port).collect();
     let haproxy = HaProxy::start(&ports, cluster.master_port().expect("primary"));
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &redis_section(&format!("url = \"{}\"", haproxy.url())),
-        &nats.url(),
-        false,
-    );
-    let fleet = Fleet::start(config, 2).await;
-    let checker = Checker::default();
-    let _nats_watch = watch_nats(&checker, &nats.url()).await;
-    let load = fleet.load(&checker, true);
-    primary_kills(&mut cluster, &checker, faults(3, 20)).await;
-    finish("haproxy", &checker, load, &haproxy.url()).await;
+    let run = Run::start(&redis_section(&format!("url = \"{}\"", haproxy.url()))).await;
+    primary_kills(&mut cluster, &run.checker, faults(3, 20)).await;
+    finish("haproxy", &run.checker, run.load, &haproxy.url()).await;
 }
 
 /// Primary and its only replica, `min_replica_acks = 1`: while the replica is down nothing is
@@ -342,25 +350,14 @@ async fn without_a_replica_nothing_is_acknowledged() {
     wait_until("the replica is in sync", PATIENCE, || {
         replica.is_synced_replica()
     });
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &redis_section(&format!("url = \"{}\"", primary.url())),
-        &nats.url(),
-        false,
-    );
-    let fleet = Fleet::start(config, 2).await;
-    let checker = Checker::default();
-    let _nats_watch = watch_nats(&checker, &nats.url()).await;
-    let load = fleet.load(&checker, true);
+    let run = Run::start(&redis_section(&format!("url = \"{}\"", primary.url()))).await;
     for k in 1..=faults(2, 10) {
-        checker
+        run.checker
             .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
             .await;
         replica.kill();
-        checker.fault(&format!("replica SIGKILL {k}"));
-        let window = checker.no_acks_from_now();
+        run.checker.fault(&format!("replica SIGKILL {k}"));
+        let window = run.checker.no_acks_from_now();
         block_in_place(|| {
             wait_until("the primary sees no replica", PATIENCE, || {
                 primary.info("replication").contains("connected_slaves:0")
@@ -368,7 +365,8 @@ async fn without_a_replica_nothing_is_acknowledged() {
         });
         // The writers keep trying: each is refused (503) at least once while the replica is away.
         let deadline = std::time::Instant::now() + PATIENCE;
-        while checker
+        while run
+            .checker
             .answers_since(window)
             .get("503")
             .copied()
@@ -381,19 +379,19 @@ async fn without_a_replica_nothing_is_acknowledged() {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let answers = checker.answers_since(window);
+        let answers = run.checker.answers_since(window);
         assert_eq!(
-            checker.acked_since(window),
+            run.checker.acked_since(window),
             0,
             "nothing acknowledged: {answers:?}"
         );
-        checker.acks_allowed();
+        run.checker.acks_allowed();
         block_in_place(|| replica.restart());
-        checker
+        run.checker
             .wait_for_acks(PROGRESS, PATIENCE, "writes resume by themselves")
             .await;
     }
-    finish("one-replica", &checker, load, &primary.url()).await;
+    finish("one-replica", &run.checker, run.load, &primary.url()).await;
 }
 
 /// Hosts reach Redis through a TCP fault proxy: latency spikes of 50–500 ms and every
@@ -406,34 +404,23 @@ async fn latency_spikes_and_resets_lose_nothing() {
         replica.is_synced_replica()
     });
     let proxy = FaultProxy::start(primary.port());
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &redis_section(&format!("url = \"{}\"", proxy.redis_url())),
-        &nats.url(),
-        false,
-    );
-    let fleet = Fleet::start(config, 2).await;
-    let checker = Checker::default();
-    let _nats_watch = watch_nats(&checker, &nats.url()).await;
-    let load = fleet.load(&checker, true);
+    let run = Run::start(&redis_section(&format!("url = \"{}\"", proxy.redis_url()))).await;
     let spikes = [50u64, 200, 500, 120, 350, 80, 450, 60, 300, 500];
     for k in 0..faults(3, 20) {
-        checker
+        run.checker
             .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
             .await;
         let spike = spikes[k % spikes.len()];
-        checker.fault(&format!("latency {spike} ms"));
+        run.checker.fault(&format!("latency {spike} ms"));
         proxy.latency(Duration::from_millis(spike));
         // A spike lasts a while (posts may be refused meanwhile: 503, never a false ack)...
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         proxy.heal();
         // ...and then every connection is cut.
-        checker.fault("connections reset");
+        run.checker.fault("connections reset");
         proxy.reset();
     }
-    finish("fault-proxy", &checker, load, &primary.url()).await;
+    finish("fault-proxy", &run.checker, run.load, &primary.url()).await;
 }
 
 /// NATS SIGKILLed and restarted under load, then a host SIGKILLed under load and replaced; the
@@ -498,46 +485,35 @@ async fn a_partitioned_old_primary_acknowledges_nothing() {
     let [r1, r2] = replicas;
     let cluster = SentinelCluster::monitor(vec![primary, r1, r2], front.port());
     let haproxy = HaProxy::start(&ports, ports[0]);
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &redis_section(&format!("url = \"{}\"", haproxy.url())),
-        &nats.url(),
-        false,
-    );
-    let fleet = Fleet::start(config, 2).await;
-    let checker = Checker::default();
-    let _nats_watch = watch_nats(&checker, &nats.url()).await;
-    let load = fleet.load(&checker, true);
+    let run = Run::start(&redis_section(&format!("url = \"{}\"", haproxy.url()))).await;
     let old = &cluster.nodes[0];
-    checker
+    run.checker
         .wait_for_acks(PROGRESS, PATIENCE, "writes flow")
         .await;
     let before = cluster.master_port().expect("a primary");
-    checker.fault("old primary partitioned");
+    run.checker.fault("old primary partitioned");
     front.partition();
     block_in_place(|| {
         wait_until("Sentinel promotes a replica", PATIENCE, || {
             cluster.master_port().is_some_and(|p| p != before)
         })
     });
-    checker
+    run.checker
         .wait_for_acks(PROGRESS, PATIENCE, "writes go on at the new primary")
         .await;
     assert!(
         old.info("replication").contains("role:master"),
         "the partitioned old primary still takes writes"
     );
-    checker.fault("partition healed");
+    run.checker.fault("partition healed");
     front.heal();
     block_in_place(|| {
         wait_until("Sentinel demotes the old primary", PATIENCE, || {
             old.info("replication").contains("role:slave")
         })
     });
-    checker
+    run.checker
         .wait_for_acks(PROGRESS, PATIENCE, "writes go on after the heal")
         .await;
-    finish("partition", &checker, load, &haproxy.url()).await;
+    finish("partition", &run.checker, run.load, &haproxy.url()).await;
 }
