@@ -119,3 +119,16 @@ pub fn msg(text: &str, sender: &str, room: &str) -> Message {
 pub fn text(text: &str) -> Message {
     msg(text, "user", "lobby")
 }
+
+/// A `plugins.toml` entry for the shipped rate-limit plugin with limits no test reaches (for
+/// tests about processes and the post path, not verdicts). Inline tables, so that keys appended
+/// after it still belong to the entry.
+pub fn unreachable_rate_limit() -> String {
+    format!(
+        "[[plugins]]\nname = \"rate-limit\"\npath = \"{}\"\n\
+         config = {{ per_sender = {{ max = 1000000, window_ms = 60000 }}, \
+         per_sender_room = {{ max = 1000000, window_ms = 60000 }}, \
+         per_room = {{ max = 1000000, window_ms = 60000 }} }}\n",
+        plugins_dir().join("rate-limit.wasm").display()
+    )
+}

@@ -13,19 +13,11 @@ use serde_json::{json, Value};
 const SECRET: &str = "serve-test-secret-0123456789abcdef0123";
 
 fn write_config(dir: &Path, redis: &RedisServer, nats: &NatsServer) -> PathBuf {
-    let plugins = chowk_tests::plugins_dir();
+    // The smallest shipped plugin: every `chowk serve` compiles its chain, and these tests are
+    // about the process, not the verdicts.
     std::fs::write(
         dir.join("plugins.toml"),
-        format!(
-            // The smallest shipped plugin, with limits no test reaches: every `chowk serve`
-            // compiles its chain, and these tests are about the process, not the verdicts.
-            // (Inline, so that keys appended later still belong to the plugin.)
-            "version = 1\n[[plugins]]\nname = \"rate-limit\"\npath = \"{}\"\n\
-             config = {{ per_sender = {{ max = 100000, window_ms = 60000 }}, \
-             per_sender_room = {{ max = 100000, window_ms = 60000 }}, \
-             per_room = {{ max = 100000, window_ms = 60000 }} }}\n",
-            plugins.join("rate-limit.wasm").display()
-        ),
+        format!("version = 1\n{}", chowk_tests::unreachable_rate_limit()),
     )
     .expect("write plugins.toml");
     let path = dir.join("chowk.toml");

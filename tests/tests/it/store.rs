@@ -832,6 +832,26 @@ fn state_isolation(state: &dyn PluginState) {
     ));
 }
 
+/// A primary and a replica in sync with it (the primary sees the link online).
+fn primary_with_replica() -> (RedisServer, RedisServer) {
+    let primary = RedisServer::primary();
+    let replica = RedisServer::replica_of(primary.port());
+    wait_until("replica online", Duration::from_secs(10), || {
+        replica.is_synced_replica() && primary.info("replication").contains("state=online")
+    });
+    (primary, replica)
+}
+
+/// A store on `primary` with `min_replica_acks = 1`, retrying for `budget_ms`.
+fn replicated_store(primary: &RedisServer, budget_ms: u64) -> Store {
+    let mut config = RedisConfig::url(primary.url());
+    config.min_replica_acks = 1;
+    // The first WAIT after a fresh sync can take a few hundred ms on Redis 7.0.
+    config.replica_ack_timeout_ms = 1_000;
+    config.retry_budget_ms = budget_ms;
+    Store::Redis(RedisStore::new(config).expect("config"))
+}
+
 /// Issue 11, item 1: a retry (same sender and client id) is an acknowledgement too, so it must
 /// hold the same promise as the first answer — with `min_replica_acks = 1`, a replica holds the
 /// message at the moment of the answer. With the only replica gone, the retry is refused
@@ -839,16 +859,8 @@ fn state_isolation(state: &dyn PluginState) {
 /// script; when a replica is back and synced, the retry answers with the original.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_is_acknowledged_only_while_a_replica_holds_the_message() {
-    let primary = RedisServer::primary();
-    let mut replica = RedisServer::replica_of(primary.port());
-    let online =
-        || replica.is_synced_replica() && primary.info("replication").contains("state=online");
-    wait_until("replica synced", Duration::from_secs(10), online);
-    let mut config = RedisConfig::url(primary.url());
-    config.min_replica_acks = 1;
-    config.replica_ack_timeout_ms = 1_000;
-    config.retry_budget_ms = 1_500;
-    let store = Store::Redis(RedisStore::new(config).expect("config"));
+    let (primary, mut replica) = primary_with_replica();
+    let store = replicated_store(&primary, 1_500);
     let room = new_room(&store, "replicated", 100).await;
     let first = store
         .append(message(
@@ -920,11 +932,7 @@ async fn a_retry_is_acknowledged_only_while_a_replica_holds_the_message() {
 /// as `NotReplicated` — not as a timeout of a healthy connection.
 #[test]
 fn waiting_for_replicas_holds_up_nothing_else() {
-    let primary = RedisServer::primary();
-    let mut replica = RedisServer::replica_of(primary.port());
-    wait_until("replica online", Duration::from_secs(10), || {
-        replica.is_synced_replica() && primary.info("replication").contains("state=online")
-    });
+    let (primary, mut replica) = primary_with_replica();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut config = RedisConfig::url(primary.url());
     config.min_replica_acks = 1;
@@ -1075,17 +1083,8 @@ async fn a_lost_answer_is_retried_without_storing_twice() {
 /// along, and subscribers would have seen a message the store never kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_reads_only_what_replicas_hold() {
-    let primary = RedisServer::primary();
-    let mut replica = RedisServer::replica_of(primary.port());
-    let online =
-        || replica.is_synced_replica() && primary.info("replication").contains("state=online");
-    wait_until("replica online", Duration::from_secs(10), online);
-    let mut config = RedisConfig::url(primary.url());
-    config.min_replica_acks = 1;
-    // The first WAIT after a fresh sync can take a few hundred ms on Redis 7.0.
-    config.replica_ack_timeout_ms = 1_000;
-    config.retry_budget_ms = 100;
-    let store = Store::Redis(RedisStore::new(config).expect("config"));
+    let (primary, mut replica) = primary_with_replica();
+    let store = replicated_store(&primary, 100);
     let room = new_room(&store, "fenced", 100).await;
     store
         .append(message(
