@@ -562,16 +562,7 @@ impl Writers {
                                         None => Outcome::NoAnswer,
                                     }
                                 }
-                                Ok(r) => {
-                                    let status = r.status().as_u16();
-                                    if std::env::var_os("CHOWK_CHECKER_DEBUG").is_some() {
-                                        eprintln!(
-                                            "{status}: {}",
-                                            r.text().await.unwrap_or_default()
-                                        );
-                                    }
-                                    Outcome::Status(status)
-                                }
+                                Ok(r) => Outcome::Status(r.status().as_u16()),
                                 Err(_) => Outcome::NoAnswer,
                             };
                             let acked = matches!(outcome, Outcome::Acked(_));

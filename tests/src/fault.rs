@@ -45,7 +45,6 @@ impl Shared {
 #[derive(Debug)]
 pub struct FaultProxy {
     port: u16,
-    target: u16,
     shared: Arc<Shared>,
 }
 
@@ -67,21 +66,12 @@ impl FaultProxy {
                 std::thread::spawn(move || connect(shared, client, target));
             }
         });
-        FaultProxy {
-            port,
-            target,
-            shared,
-        }
+        FaultProxy { port, shared }
     }
 
     /// The port clients connect to.
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// The port traffic goes to.
-    pub fn target(&self) -> u16 {
-        self.target
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -130,16 +120,6 @@ impl FaultProxy {
     /// Connections accepted so far.
     pub fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
-    }
-
-    /// Connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.shared
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-            / 2
     }
 }
 

@@ -84,19 +84,11 @@ impl RedisStore {
                 StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
                 e => e,
             })?;
-        if created == 1 {
-            let message = m.into_stored(id);
+        // Found by the host's own key, an earlier attempt of this very call stored it (its
+        // answer was lost): for the client this is the one and only creation.
+        if created == 1 || !by_client {
             return Ok(Appended {
-                message,
-                created: true,
-            });
-        }
-        if !by_client {
-            // The host's own key: an earlier attempt of this very call stored it (its answer
-            // was lost), so for the client this is the one and only creation.
-            let message = m.into_stored(id);
-            return Ok(Appended {
-                message,
+                message: m.into_stored(id),
                 created: true,
             });
         }
