@@ -58,6 +58,7 @@ enum Role {
     Sentinel {
         master: u16,
         name: String,
+        down_after: Duration,
     },
 }
 
@@ -135,11 +136,13 @@ impl RedisServer {
         Self::start(Role::Replica { of: primary_port })
     }
 
-    /// A Sentinel monitoring `master_port` as `name`, quorum 2, `down-after-milliseconds` 1000.
-    pub fn sentinel(master_port: u16, name: &str) -> Self {
+    /// A Sentinel monitoring `master_port` as `name`, quorum 2, judging a node down after
+    /// `down_after` without a valid reply (`down-after-milliseconds`; failover timeout 3×).
+    pub fn sentinel(master_port: u16, name: &str, down_after: Duration) -> Self {
         Self::start(Role::Sentinel {
             master: master_port,
             name: name.to_owned(),
+            down_after,
         })
     }
 
@@ -164,7 +167,11 @@ impl RedisServer {
         let log = dir.join("server.log");
         let mut cmd = Command::new("redis-server");
         match &self.role {
-            Role::Sentinel { master, name } => {
+            Role::Sentinel {
+                master,
+                name,
+                down_after,
+            } => {
                 let conf = dir.join("sentinel.conf");
                 if !conf.exists() {
                     std::fs::write(
@@ -172,9 +179,11 @@ impl RedisServer {
                         format!(
                             "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {log}\n\
                              sentinel monitor {name} 127.0.0.1 {master} 2\n\
-                             sentinel down-after-milliseconds {name} 1000\n\
-                             sentinel failover-timeout {name} 3000\n\
+                             sentinel down-after-milliseconds {name} {down}\n\
+                             sentinel failover-timeout {name} {timeout}\n\
                              sentinel parallel-syncs {name} 1\n",
+                            down = down_after.as_millis(),
+                            timeout = 3 * down_after.as_millis(),
                             port = self.port,
                             dir = dir.display(),
                             log = log.display(),
@@ -365,34 +374,39 @@ pub struct SentinelCluster {
 /// The master name used by [`SentinelCluster`].
 pub const MASTER_NAME: &str = "mymaster";
 
+/// How long a Sentinel of [`SentinelCluster::start`] waits before judging a node down: quick,
+/// for tests of what a host does across one failover.
+pub const QUICK_DOWN_AFTER: Duration = Duration::from_millis(1000);
+
 impl SentinelCluster {
-    /// A primary and one replica.
+    /// A primary and one replica, Sentinels judging after [`QUICK_DOWN_AFTER`].
     pub fn start() -> Self {
-        Self::start_with(1)
+        Self::start_with(1, QUICK_DOWN_AFTER)
     }
 
     /// A primary and `replicas` replicas; waits until they are in sync and every Sentinel
     /// knows them and the other Sentinels.
-    pub fn start_with(replicas: usize) -> Self {
+    pub fn start_with(replicas: usize, down_after: Duration) -> Self {
         let primary = RedisServer::primary();
         let port = primary.port();
         let mut nodes = vec![primary];
         for _ in 0..replicas {
             nodes.push(RedisServer::replica_of(port));
         }
-        Self::monitor(nodes, port)
+        Self::monitor(nodes, port, down_after)
     }
 
     /// Sentinels for `nodes` (a primary first, then its replicas), monitoring the primary at
-    /// `primary_port` (its own, or a proxy's in front of it); waits until the replicas are in
-    /// sync and every Sentinel knows them and the other Sentinels.
-    pub fn monitor(nodes: Vec<RedisServer>, primary_port: u16) -> Self {
+    /// `primary_port` (its own, or a proxy's in front of it) and judging a node down after
+    /// `down_after`; waits until the replicas are in sync and every Sentinel knows them and
+    /// the other Sentinels.
+    pub fn monitor(nodes: Vec<RedisServer>, primary_port: u16, down_after: Duration) -> Self {
         let replicas = nodes.len() - 1;
         wait_until("the replicas are in sync", Duration::from_secs(15), || {
             nodes[1..].iter().all(RedisServer::is_synced_replica)
         });
         let sentinels: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::sentinel(primary_port, MASTER_NAME))
+            .map(|_| RedisServer::sentinel(primary_port, MASTER_NAME, down_after))
             .collect();
         let cluster = SentinelCluster { nodes, sentinels };
         wait_until(

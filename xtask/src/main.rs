@@ -145,9 +145,7 @@ fn main() -> Result<()> {
                         "it",
                         "--",
                     ])
-                    .args([filter.as_str(), "--nocapture", "--test-threads", "1"])
-                    // Scenarios known to fail sometimes are ignored in `cargo xtask test`.
-                    .arg("--include-ignored"),
+                    .args([filter.as_str(), "--nocapture", "--test-threads", "1"]),
             )
         }
     }

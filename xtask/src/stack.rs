@@ -156,8 +156,8 @@ pub fn run(dir: &Path) -> Result<()> {
             format!(
                 "bind 127.0.0.1\nport {port}\ndir {}\n\
                  sentinel monitor {MASTER} 127.0.0.1 {} 2\n\
-                 sentinel down-after-milliseconds {MASTER} 1000\n\
-                 sentinel failover-timeout {MASTER} 5000\n\
+                 sentinel down-after-milliseconds {MASTER} 3000\n\
+                 sentinel failover-timeout {MASTER} 9000\n\
                  sentinel parallel-syncs {MASTER} 1\n",
                 node.display(),
                 data[0]
