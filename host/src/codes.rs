@@ -17,6 +17,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The body is larger than `[limits] body_bytes`.
     BodyTooLarge,
+    /// The request body did not arrive within `[server] body_timeout_ms`.
+    RequestTimeout,
     /// The headers are larger than `[limits] header_bytes`.
     HeadersTooLarge,
     /// No bearer token.
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidToken => "invalid_token",

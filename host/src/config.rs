@@ -81,6 +81,16 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// How long a graceful shutdown waits for in-flight requests, ms.
     pub shutdown_timeout_ms: u64,
+    /// Open connections at most (live streams included); more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Longest wait for a complete request head, from the connection's start or the end of
+    /// the previous response (so also how long an idle keep-alive connection stays open), ms.
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body once its head arrived, ms (408 after it).
+    pub body_timeout_ms: u64,
+    /// How often a live stream checks again that its caller may still read the room (a
+    /// removed member's stream ends within this), ms.
+    pub stream_access_check_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +98,10 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_timeout_ms: 10_000,
+            max_connections: 10_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            stream_access_check_ms: 5_000,
         }
     }
 }

@@ -83,6 +83,22 @@ pub fn forbidden_message(c: char) -> String {
     )
 }
 
+/// The default longest message text, characters (`[limits] text_chars`).
+pub const DEFAULT_TEXT_CHARS: usize = 4_000;
+
+/// What is wrong with `text` as a message text, if anything: blank, a forbidden character, or
+/// more than `max_chars` characters. Posts and plugin rewrites obey the same rules.
+pub fn text_problem(text: &str, max_chars: usize) -> Option<String> {
+    if is_blank(text) {
+        return Some("must not be empty (or only invisible characters)".into());
+    }
+    if let Some(c) = forbidden_char(text) {
+        return Some(forbidden_message(c));
+    }
+    let chars = text.chars().count();
+    (chars > max_chars).then(|| format!("at most {max_chars} characters, got {chars}"))
+}
+
 /// A room id: 1 to 64 of `a-z`, `0-9`, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]

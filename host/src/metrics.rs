@@ -38,6 +38,13 @@ pub struct Metrics {
     pub chain_reloads: IntCounter,
     /// `chowk_chain_reload_failures_total`.
     pub chain_reload_failures: IntCounter,
+    /// `chowk_live_feed_dropped_total`: publications on `chowk.room.*.messages` that no host of
+    /// the fleet relayed (bad or missing signature, wrong room), dropped by the live feed.
+    pub live_feed_dropped: IntCounter,
+    /// `chowk_http_connections`: open HTTP connections (live streams included).
+    pub http_connections: IntGauge,
+    /// `chowk_http_connections_refused_total`: connections over `[server] max_connections`.
+    pub http_connections_refused: IntCounter,
 }
 
 impl Default for Metrics {
@@ -111,6 +118,18 @@ impl Metrics {
             )
         };
         Metrics {
+            live_feed_dropped: counter(
+                "chowk_live_feed_dropped_total",
+                "Publications on chowk.room.*.messages dropped by the live feed: not relayed by a host of this fleet.",
+            ),
+            http_connections: gauge(
+                "chowk_http_connections",
+                "Open HTTP connections, live streams included.",
+            ),
+            http_connections_refused: counter(
+                "chowk_http_connections_refused_total",
+                "Connections answered 503 and closed: over [server] max_connections.",
+            ),
             http_requests,
             http_latency,
             messages,

@@ -13,10 +13,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authority, KeyError};
+use crate::bus::signature::RelayKey;
 use crate::bus::BusError;
 use crate::chat::Chat;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{BootstrapRoom, Config, PluginSource};
+use crate::http::listener::ConnectionLimits;
 use crate::http::{self, AppState};
 use crate::ingest::{feed_live_hub, Ingest};
 use crate::live::LiveHub;
@@ -91,11 +93,13 @@ pub struct Server {
     background: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    connections: ConnectionLimits,
 }
 
 impl Server {
     /// Connect the store and NATS, load the chain, and start the relay, ingest and live feed.
     pub async fn start(config: Config, options: Options) -> Result<Server, ServerError> {
+        check_server_section(&config.server)?;
         let secret = config
             .auth
             .jwt_secret
@@ -109,6 +113,17 @@ impl Server {
                 )
             })?;
         let auth = Authority::new(secret.as_bytes(), config.auth.leeway_s)?;
+        let relay_secret = match config.nats.as_ref().and_then(|n| n.relay_secret.as_deref()) {
+            Some(s) if s.len() < crate::auth::MIN_SECRET_BYTES => {
+                return Err(ServerError::Config(format!(
+                    "nats.relay_secret must be at least {} bytes",
+                    crate::auth::MIN_SECRET_BYTES
+                )))
+            }
+            Some(s) => s,
+            None => &secret,
+        };
+        let relay_key = RelayKey::derive(relay_secret.as_bytes());
         let clock = options.clock;
         let store = Arc::new(Store::open(config.redis.as_ref(), clock.clone())?);
         // A bad room is a config error; an unreachable store is not a reason not to start
@@ -136,6 +151,7 @@ impl Server {
             engine,
             state,
             clock: clock.clone(),
+            max_text_chars: config.limits.text_chars,
         };
         let nats = match &config.nats {
             Some(nats) => Some(nats.connect("chowk").await?),
@@ -171,9 +187,12 @@ impl Server {
             }));
         }
         let relay = match (&nats, &config.nats) {
-            (Some(client), Some(nats_config)) => {
-                Relay::new(store.clone(), client.clone(), nats_config)
-            }
+            (Some(client), Some(nats_config)) => Relay::new(
+                store.clone(),
+                client.clone(),
+                nats_config,
+                relay_key.clone(),
+            ),
             _ => Relay::local(store.clone(), live.clone()),
         }
         .with_metrics(metrics.clone());
@@ -201,7 +220,16 @@ impl Server {
             relay.run(async move { stop.cancelled().await }),
         ));
         if let Some(client) = &nats {
-            tasks.push(feed_live_hub(live.clone(), client.clone(), background.clone()).await?);
+            tasks.push(
+                feed_live_hub(
+                    live.clone(),
+                    client.clone(),
+                    relay_key.clone(),
+                    metrics.clone(),
+                    background.clone(),
+                )
+                .await?,
+            );
             let ingest = Arc::new(Ingest::new(chat.clone(), client.clone()));
             let stop = background.clone();
             tasks.push(tokio::spawn(async move {
@@ -233,6 +261,8 @@ impl Server {
             live,
             metrics,
             limits: config.limits.clone(),
+            body_timeout: Duration::from_millis(config.server.body_timeout_ms),
+            stream_access_check: Duration::from_millis(config.server.stream_access_check_ms),
             nats,
             shutdown: CancellationToken::new(),
         });
@@ -241,6 +271,10 @@ impl Server {
             background,
             tasks,
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+            connections: ConnectionLimits {
+                max_connections: config.server.max_connections,
+                header_timeout: Duration::from_millis(config.server.header_timeout_ms),
+            },
         })
     }
 
@@ -264,7 +298,11 @@ impl Server {
         let streams = self.state.shutdown.clone();
         let draining = CancellationToken::new();
         let started_draining = draining.clone();
-        let serve = axum::serve(listener, http::router(self.state.clone())).with_graceful_shutdown(
+        let serve = http::listener::serve(
+            listener,
+            http::router(self.state.clone()),
+            self.connections,
+            self.state.metrics.clone(),
             async move {
                 shutdown.await;
                 streams.cancel();
@@ -404,4 +442,22 @@ pub fn random_secret() -> Result<String, ServerError> {
     getrandom::fill(&mut bytes)
         .map_err(|e| ServerError::Config(format!("no randomness for a dev secret: {e}")))?;
     Ok(hex::encode(bytes))
+}
+
+/// `[server]` values that would make the host refuse every connection or request.
+fn check_server_section(server: &crate::config::ServerConfig) -> Result<(), ServerError> {
+    let zero = [
+        ("max_connections", server.max_connections as u64),
+        ("header_timeout_ms", server.header_timeout_ms),
+        ("body_timeout_ms", server.body_timeout_ms),
+        ("stream_access_check_ms", server.stream_access_check_ms),
+    ]
+    .into_iter()
+    .find(|(_, value)| *value == 0);
+    match zero {
+        Some((key, _)) => Err(ServerError::Config(format!(
+            "server.{key} must be greater than 0"
+        ))),
+        None => Ok(()),
+    }
 }

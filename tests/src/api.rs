@@ -71,6 +71,10 @@ pub struct Setup {
     pub watch: Option<bool>,
     /// `[plugins] source` (default: file).
     pub plugin_source: Option<chowk_host::config::PluginSource>,
+    /// `[server]` (its `listen` is not used: [`Api::listen`] binds a free port).
+    pub server: Option<chowk_host::config::ServerConfig>,
+    /// `[auth] leeway_s` (default: the config's).
+    pub leeway_s: Option<u64>,
 }
 
 /// A started host with its router.
@@ -126,6 +130,12 @@ pub fn config(setup: &Setup, dir: &TempDir) -> Config {
     config.nats = setup.nats.clone();
     if let Some(limits) = &setup.limits {
         config.limits = limits.clone();
+    }
+    if let Some(server) = &setup.server {
+        config.server = server.clone();
+    }
+    if let Some(leeway) = setup.leeway_s {
+        config.auth.leeway_s = leeway;
     }
     config
 }
@@ -244,9 +254,12 @@ pub struct Running {
 impl Running {
     /// A token for `user` with `role`.
     pub fn token(&self, user: &str, role: Role) -> String {
-        self.authority
-            .mint(user, role, Duration::from_secs(3600))
-            .expect("mint")
+        self.token_for(user, role, Duration::from_secs(3600))
+    }
+
+    /// A token for `user` with `role`, valid for `ttl`.
+    pub fn token_for(&self, user: &str, role: Role, ttl: Duration) -> String {
+        self.authority.mint(user, role, ttl).expect("mint")
     }
 
     /// `base` + `path`.

@@ -87,6 +87,7 @@ impl World {
             engine: engine(),
             state: self.state.clone(),
             clock: self.clock.clone(),
+            max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
         }
     }
 

@@ -496,6 +496,13 @@ pub struct NatsServer {
     port: u16,
     dir: TempDir,
     process: Process,
+    /// A config file, and the environment it reads (the shipped `examples/nats-server.conf`).
+    config: Option<(PathBuf, Vec<(String, String)>)>,
+}
+
+/// The shipped NATS config: accounts and per-subject permissions (`examples/nats-server.conf`).
+pub fn shipped_nats_config() -> PathBuf {
+    crate::repo_root().join("examples/nats-server.conf")
 }
 
 impl NatsServer {
@@ -510,13 +517,41 @@ impl NatsServer {
             port: free_port(),
             dir,
             process: Process::default(),
+            config: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Start a server running the config file `config` (its port replaced by a free one), with
+    /// `env` in its environment, and wait until it accepts connections.
+    pub fn with_config(config: &Path, env: &[(&str, &str)]) -> Self {
+        require_binary("nats-server", "nats-server");
+        let dir = tempfile::Builder::new()
+            .prefix("chowk-nats-")
+            .tempdir()
+            .expect("temp dir");
+        let mut server = NatsServer {
+            port: free_port(),
+            dir,
+            process: Process::default(),
+            config: Some((
+                config.to_owned(),
+                env.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )),
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("nats-server")
+        let mut cmd = Command::new("nats-server");
+        if let Some((config, env)) = &self.config {
+            cmd.arg("-c").arg(config).envs(env.iter().cloned());
+        }
+        let child = cmd
             .args([
                 "-a",
                 "127.0.0.1",

@@ -52,12 +52,20 @@ pub struct Identity {
     pub user: UserId,
     /// Their role.
     pub role: Role,
+    /// When the token stops being accepted (its `exp` plus the leeway), unix seconds. Live
+    /// streams end then.
+    pub valid_until: u64,
 }
 
 impl Identity {
     /// Whether the caller has at least `role`.
     pub fn has(&self, role: Role) -> bool {
         self.role >= role
+    }
+
+    /// How long from now the token stays valid (zero once it has expired).
+    pub fn remaining(&self) -> Duration {
+        Duration::from_secs(self.valid_until.saturating_sub(unix_now()))
     }
 }
 
@@ -179,6 +187,7 @@ impl Authority {
         Ok(Identity {
             user,
             role: claims.role,
+            valid_until: claims.exp.saturating_add(self.validation.leeway),
         })
     }
 

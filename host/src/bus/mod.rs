@@ -2,6 +2,7 @@
 //! [`subjects`] Chowk uses. Shared plumbing of the adapters that speak NATS — the outbound
 //! relay (`relay/`) and the inbound ingest and live feed (`ingest/`); the core never sees it.
 
+pub mod signature;
 pub mod subjects;
 
 use std::time::Duration;
@@ -48,6 +49,11 @@ pub struct NatsConfig {
     /// acks), ms.
     #[serde(default = "default_flush_timeout")]
     pub flush_timeout_ms: u64,
+    /// The secret relayed messages are signed with (`Chowk-Signature`); default: derived from
+    /// `[auth] jwt_secret`, which every host of a fleet shares. Set it to let subscribers
+    /// outside the fleet verify without knowing the token secret.
+    #[serde(default)]
+    pub relay_secret: Option<String>,
 }
 
 fn default_flush_timeout() -> u64 {
@@ -73,6 +79,7 @@ impl NatsConfig {
             jetstream: false,
             duplicate_window_s: default_duplicate_window(),
             flush_timeout_ms: default_flush_timeout(),
+            relay_secret: None,
         }
     }
 

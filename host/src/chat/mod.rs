@@ -205,19 +205,13 @@ impl Chat {
     }
 
     fn check_text(&self, text: &str) -> Result<(), ChatError> {
-        if crate::ids::is_blank(text) {
-            return Err(ChatError::Invalid {
+        match crate::ids::text_problem(text, self.max_text_chars) {
+            Some(message) => Err(ChatError::Invalid {
                 field: "text",
-                message: "must not be empty (or only invisible characters)".into(),
-            });
+                message,
+            }),
+            None => Ok(()),
         }
-        if let Some(c) = crate::ids::forbidden_char(text) {
-            return Err(ChatError::Invalid {
-                field: "text",
-                message: crate::ids::forbidden_message(c),
-            });
-        }
-        self.check_length(text)
     }
 
     fn check_length(&self, text: &str) -> Result<(), ChatError> {

@@ -112,6 +112,7 @@ impl Run {
             engine: Arc::new(PluginEngine::new(EngineOptions::default())?),
             state: Arc::new(MemoryState::new(clock.clone())),
             clock: clock.clone(),
+            max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
         };
         let chain = Chain::load_file(&ctx, path, 1)
             .with_context(|| format!("loading {}", path.display()))?;

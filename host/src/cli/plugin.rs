@@ -110,6 +110,7 @@ fn check(file: PathBuf, config: String, assets: &[String]) -> Result<ExitCode> {
         init_deadline_ms: 1_000,
         memory_mb: 32,
         instances: 1,
+        per_room: false,
     };
     let state = Arc::new(MemoryState::new(clock.clone()));
     if let Err(e) = LoadedPlugin::new(

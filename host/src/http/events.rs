@@ -6,9 +6,15 @@
 //! forward live messages newer than the last one sent; so nothing falls between replay and
 //! live. A subscriber that lags behind the feed replays from the store again. Approvals (an
 //! older message becoming visible) are forwarded as they come.
+//!
+//! Access is not checked once: the stream ends with an `event: error` (and its code) when the
+//! caller's token expires, and when a check repeated every `[server] stream_access_check_ms`
+//! finds the caller may no longer read the room (a removed member, a deleted room). A store
+//! that does not answer the check ends nothing: the next check decides.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -17,11 +23,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use super::access::{self, room_id};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Path};
 use super::AppState;
+use crate::codes::ErrorCode;
 use crate::ids::RoomId;
 use crate::live::LiveMessage;
 use crate::store::model::{parse_id, MAX_PAGE};
@@ -31,7 +39,12 @@ use crate::wire::MessageView;
 struct Feed {
     state: Arc<AppState>,
     room: RoomId,
+    caller: Caller,
     viewer: Viewer,
+    /// When the caller's token expires.
+    expiry: Pin<Box<Sleep>>,
+    /// When to check the caller's access again.
+    access_check: Interval,
     live: Receiver<Arc<LiveMessage>>,
     /// Newest message id sent, parsed and as text.
     cursor: Option<((u64, u64), String)>,
@@ -108,10 +121,7 @@ impl Feed {
             if self.replaying {
                 if let Err(e) = self.replay_page().await {
                     // The client reconnects with its Last-Event-ID and resumes.
-                    let event = Event::default()
-                        .event("error")
-                        .data(serde_json::to_string(&e.detail.into_body()).unwrap_or_default());
-                    return Some((event, None));
+                    return Some((error_event(e), None));
                 }
                 continue;
             }
@@ -125,15 +135,46 @@ impl Feed {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.state.shutdown.cancelled() => return None,
+                () = &mut self.expiry => {
+                    let expired = ApiError::new(
+                        ErrorCode::TokenExpired,
+                        "token expired: reconnect with a new token and Last-Event-ID",
+                    );
+                    return Some((error_event(expired), None));
+                }
+                _ = self.access_check.tick() => {
+                    if let Err(lost) = self.check_access().await {
+                        return Some((error_event(lost), None));
+                    }
+                }
             }
         }
     }
+
+    /// Whether the caller may still read the room (and see what moderators see).
+    async fn check_access(&mut self) -> Result<(), ApiError> {
+        match access::readable(&self.state, &self.room, &self.caller).await {
+            Ok(access) => {
+                self.viewer = access.viewer;
+                Ok(())
+            }
+            Err(e) if e.detail.code == ErrorCode::Unavailable => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The last event of a stream that ends because of `error`.
+fn error_event(error: ApiError) -> Event {
+    Event::default()
+        .event("error")
+        .data(serde_json::to_string(&error.detail.into_body()).unwrap_or_default())
 }
 
 /// Live messages of a room (server-sent events, `event: message`, data = the message JSON).
 #[utoipa::path(get, path = "/v1/rooms/{room}/events", tag = "messages", security(("bearer" = [])),
     params(("room" = String, Path), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id")),
-    responses((status = 200, description = "text/event-stream of `message` events", content_type = "text/event-stream"),
+    responses((status = 200, description = "text/event-stream of `message` events; the stream ends with an `error` event (data: the error body) when the token expires (`token_expired`) or the caller loses access (`forbidden`, `not_found`)", content_type = "text/event-stream"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<Arc<AppState>>,
@@ -155,6 +196,9 @@ pub async fn events(
             Some((parsed, id))
         }
     };
+    let period = state.stream_access_check;
+    let mut access_check = tokio::time::interval_at(Instant::now() + period, period);
+    access_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let feed = Feed {
         live: state.live.subscribe(&room),
         replaying: cursor.is_some(),
@@ -162,6 +206,9 @@ pub async fn events(
         queue: VecDeque::new(),
         room,
         viewer: access.viewer,
+        expiry: Box::pin(tokio::time::sleep(caller.0.remaining())),
+        access_check,
+        caller,
         state,
     };
     let stream = futures::stream::unfold(Some(feed), |feed| async move {

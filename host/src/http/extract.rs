@@ -15,7 +15,7 @@ use crate::codes::ErrorCode;
 
 /// A JSON object body (`Content-Type: application/json`, unknown fields refused by the types).
 /// Bad bodies become typed errors: another content type is 415, a body over the limit says the
-/// limit, and valid JSON that is not an object (an array, a string) is refused — serde would
+/// limit, a body that does not arrive within `[server] body_timeout_ms` is 408, and valid JSON that is not an object (an array, a string) is refused — serde would
 /// otherwise read a struct from an array of its fields.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
@@ -33,7 +33,17 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for Json<T> {
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = match axum::body::Bytes::from_request(request, state).await {
+        let read = axum::body::Bytes::from_request(request, state);
+        let Ok(read) = tokio::time::timeout(state.body_timeout, read).await else {
+            return Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} ms ([server] body_timeout_ms)",
+                    state.body_timeout.as_millis()
+                ),
+            ));
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(ApiError::new(

@@ -19,7 +19,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             body_bytes: 16 * 1024,
-            text_chars: 4_000,
+            text_chars: crate::ids::DEFAULT_TEXT_CHARS,
             header_bytes: 8 * 1024,
         }
     }

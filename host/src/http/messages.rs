@@ -105,8 +105,13 @@ pub async fn history(
             &access.viewer,
         )
         .await?;
+    let view = if access.viewer.moderator {
+        MessageView::for_moderator
+    } else {
+        |m: &crate::store::StoredMessage| MessageView::from(m)
+    };
     Ok(axum::Json(History {
-        messages: page.messages.iter().map(MessageView::from).collect(),
+        messages: page.messages.iter().map(view).collect(),
         next_before: page.next_before,
     }))
 }

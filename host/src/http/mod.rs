@@ -9,6 +9,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod listener;
 pub mod messages;
 pub mod middleware;
 pub mod moderation;
@@ -58,6 +59,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Request limits.
     pub limits: LimitsConfig,
+    /// Longest wait for a request body (`[server] body_timeout_ms`).
+    pub body_timeout: std::time::Duration,
+    /// How often a live stream checks its caller's access again.
+    pub stream_access_check: std::time::Duration,
     /// NATS, when configured (for readiness).
     pub nats: Option<async_nats::Client>,
     /// Cancelled when the server starts shutting down: live streams end so that the graceful
@@ -199,6 +204,7 @@ fn add_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
                 add("400", "invalid_request or invalid_json");
             }
             if op.request_body.is_some() {
+                add("408", "request_timeout: the body did not arrive in time");
                 add("413", "body_too_large");
                 add("415", "unsupported_media_type");
             }

@@ -17,9 +17,9 @@ use crate::wire::MessageView;
 /// One flagged message.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Flagged {
-    /// The message.
+    /// The message (its own `trace` left out: it is the next field).
     pub message: MessageView,
-    /// The full decision trace: reasons and every plugin's run.
+    /// The full decision trace: reasons with details and points, and every plugin's run.
     #[schema(value_type = Object)]
     pub trace: serde_json::Value,
 }

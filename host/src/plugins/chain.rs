@@ -14,7 +14,7 @@ use super::breaker::{Breaker, BreakerStatus};
 use super::decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};
 use super::files::PluginFiles;
 use super::latency::{Latency, Percentiles};
-use super::manifest::{ChainSpec, Manifest, ManifestError, Mode, OnError, PluginSpec};
+use super::manifest::{ChainSpec, Isolation, Manifest, ManifestError, Mode, OnError, PluginSpec};
 use super::runtime::{
     check_contract, wit, ContractError, LoadedPlugin, PluginEngine, PluginFailure, PluginLimits,
 };
@@ -138,6 +138,9 @@ pub struct ChainContext {
     pub state: Arc<dyn PluginState>,
     /// The clock plugins, state TTLs and breakers follow.
     pub clock: Arc<dyn Clock>,
+    /// Longest text a rewrite may produce (`[limits] text_chars`): rewrites obey the rules of
+    /// posts, and one that does not is the plugin's failure.
+    pub max_text_chars: usize,
 }
 
 /// A loaded, immutable chain. Swapping in a new chain means building a new `Chain`.
@@ -146,6 +149,7 @@ pub struct Chain {
     thresholds: ChainSpec,
     plugins: Vec<ChainPlugin>,
     clock: Arc<dyn Clock>,
+    max_text_chars: usize,
 }
 
 impl std::fmt::Debug for Chain {
@@ -211,6 +215,7 @@ impl Chain {
                 init_deadline_ms: spec.init_deadline_ms,
                 memory_mb: spec.memory_mb,
                 instances: spec.instances,
+                per_room: spec.isolation == Isolation::Room,
             };
             let runtime = LoadedPlugin::new(
                 engine,
@@ -236,6 +241,7 @@ impl Chain {
             thresholds: manifest.chain.clone(),
             plugins,
             clock: ctx.clock.clone(),
+            max_text_chars: ctx.max_text_chars,
         })
     }
 
@@ -268,6 +274,18 @@ impl Chain {
                 latency: p.stats.latency.percentiles(),
             })
             .collect()
+    }
+
+    /// A rewrite must leave a text that could have been posted.
+    fn check_rewrite(&self, verdict: wit::Verdict) -> Result<wit::Verdict, PluginFailure> {
+        if let wit::Verdict::Rewrite(r) = &verdict {
+            if let Some(problem) = crate::ids::text_problem(&r.text, self.max_text_chars) {
+                return Err(PluginFailure::InvalidVerdict(format!(
+                    "rewritten text {problem}"
+                )));
+            }
+        }
+        Ok(verdict)
     }
 
     /// Judge one message.
@@ -324,7 +342,10 @@ impl Chain {
             metadata: message.metadata.clone(),
         };
         let started = Instant::now();
-        let result = plugin.runtime.check(&input);
+        let result = plugin
+            .runtime
+            .check(&input)
+            .and_then(|verdict| self.check_rewrite(verdict));
         entry.elapsed_us = started.elapsed().as_micros() as u64;
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         plugin.stats.latency.record(entry.elapsed_us);

@@ -208,6 +208,7 @@ fn check_builds(source: &ChainSource) -> Result<(), FleetError> {
         engine: Arc::new(engine),
         state: Arc::new(MemoryState::new(clock.clone())),
         clock,
+        max_text_chars: crate::ids::DEFAULT_TEXT_CHARS,
     };
     source.build(&ctx, 0)?;
     Ok(())

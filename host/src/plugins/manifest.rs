@@ -85,6 +85,12 @@ pub struct PluginSpec {
     /// When repeated failures disable the plugin.
     #[serde(default)]
     pub breaker: BreakerSpec,
+    /// What the plugin shares across the rooms it applies to: `plugin` (default: one
+    /// key-value namespace, instances reused across rooms) or `room` (state namespaced per
+    /// room, and an instance serves one room only, so nothing it saw in one room's messages
+    /// can reach another's).
+    #[serde(default)]
+    pub isolation: Isolation,
     /// Read-only files handed to the plugin by name (`assets = { model = "models/sme.bin" }`),
     /// paths relative to the manifest's folder. The plugin reads them through the
     /// `chowk:plugin/assets` import; changing one reloads the chain like changing a component.
@@ -106,6 +112,19 @@ pub enum Mode {
     Enforce,
     /// Verdicts are recorded in the trace only.
     Shadow,
+}
+
+/// What a plugin shares across rooms.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// One state namespace and instance pool for every room it applies to.
+    #[default]
+    Plugin,
+    /// State and instances per room.
+    Room,
 }
 
 /// Fail-open or fail-closed.

@@ -21,6 +21,7 @@ use async_nats::HeaderMap;
 use tokio::sync::Notify;
 
 use super::RelayError;
+use crate::bus::signature::{RelayKey, SIGNATURE_HEADER};
 use crate::bus::subjects::{APPROVED, EVENT_HEADER, MSG_ID_HEADER};
 use crate::bus::{subjects, BusError, NatsConfig};
 use crate::ids::RoomId;
@@ -58,6 +59,8 @@ enum Sink {
         acks: tokio::sync::Mutex<Vec<async_nats::jetstream::context::PublishAckFuture>>,
         duplicate_window: Duration,
         flush_timeout: Duration,
+        /// Signs every publication (`Chowk-Signature`).
+        key: RelayKey,
     },
     /// This host's live feed only (no `[nats]`).
     Local(Arc<LiveHub>),
@@ -75,8 +78,13 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay publishing to NATS with `client`.
-    pub fn new(store: Arc<Store>, client: async_nats::Client, config: &NatsConfig) -> Self {
+    /// A relay publishing to NATS with `client`, signing with `key`.
+    pub fn new(
+        store: Arc<Store>,
+        client: async_nats::Client,
+        config: &NatsConfig,
+        key: RelayKey,
+    ) -> Self {
         Self::with_sink(
             store,
             Sink::Nats {
@@ -86,6 +94,7 @@ impl Relay {
                 acks: tokio::sync::Mutex::default(),
                 duplicate_window: Duration::from_secs(config.duplicate_window_s),
                 flush_timeout: Duration::from_millis(config.flush_timeout_ms),
+                key,
                 client,
             },
         )
@@ -317,6 +326,7 @@ impl Relay {
             client,
             jetstream,
             acks,
+            key,
             ..
         } = &self.sink
         else {
@@ -328,6 +338,10 @@ impl Relay {
         if let Some(event) = event {
             headers.insert(EVENT_HEADER, event);
         }
+        headers.insert(
+            SIGNATURE_HEADER,
+            key.sign(&subject, id, event, &payload).as_str(),
+        );
         let Some(js) = jetstream else {
             return client
                 .publish_with_headers(subject, headers, payload.into())

@@ -47,7 +47,7 @@ pub struct ErrorDetail {
 }
 
 /// A rule that counted against a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RuleRef {
     /// The plugin.
     pub plugin: String,

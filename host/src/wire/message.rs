@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::RuleRef;
 use crate::plugins::Decision;
 use crate::store::{StoredAction, StoredMessage};
 
@@ -23,29 +24,44 @@ pub struct MessageView {
     pub action: StoredAction,
     /// Total spam score.
     pub score: f64,
-    /// Why the chain decided as it did (plugin, rule, detail).
-    #[schema(value_type = Vec<crate::plugins::Reason>)]
-    pub reasons: serde_json::Value,
+    /// The rules that counted (plugin and rule code). The plugins' details and points are
+    /// for moderators: they may quote anything a plugin saw, in this room or another.
+    pub reasons: Vec<RuleRef>,
     /// Chain generation that judged it.
     pub generation: u64,
     /// Whether it waits for a moderator.
     pub pending: bool,
+    /// For moderators only (history read by a moderator): the decision trace, with every
+    /// reason's detail and points and every plugin's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub trace: Option<serde_json::Value>,
 }
 
-/// The part of a stored trace a message view shows; the per-plugin runs are skipped without
-/// being built (a history page converts up to 200 of these).
+/// The part of a stored trace a message view shows: rule references; details, points and
+/// the per-plugin runs are skipped without being built (a history page converts up to 200).
 #[derive(Deserialize)]
 struct StoredReasons {
     #[serde(default)]
-    reasons: Option<serde_json::Value>,
+    reasons: Vec<RuleRef>,
+}
+
+impl MessageView {
+    /// The view a moderator gets: with the whole decision trace.
+    pub fn for_moderator(m: &StoredMessage) -> Self {
+        MessageView {
+            trace: serde_json::from_str(&m.trace).ok(),
+            ..MessageView::from(m)
+        }
+    }
 }
 
 impl From<&StoredMessage> for MessageView {
+    /// The view every reader gets (and NATS subscribers, and live streams).
     fn from(m: &StoredMessage) -> Self {
         let reasons = serde_json::from_str::<StoredReasons>(&m.trace)
-            .ok()
-            .and_then(|t| t.reasons)
-            .unwrap_or_else(|| serde_json::json!([]));
+            .map(|t| t.reasons)
+            .unwrap_or_default();
         MessageView {
             id: m.id.clone(),
             room: m.room.to_string(),
@@ -57,6 +73,7 @@ impl From<&StoredMessage> for MessageView {
             reasons,
             generation: m.generation,
             pending: m.pending,
+            trace: None,
         }
     }
 }

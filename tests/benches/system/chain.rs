@@ -142,6 +142,7 @@ fn context(engine: &Arc<PluginEngine>, clock: Arc<ManualClock>) -> ChainContext 
         engine: engine.clone(),
         state: Arc::new(MemoryState::new(clock.clone())),
         clock,
+        max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
     }
 }
 

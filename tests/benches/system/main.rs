@@ -2,7 +2,8 @@
 //! against the same plugins compiled natively (and how fast a looping plugin is stopped), the
 //! store against bare
 //! Redis commands, the relay against a bare NATS publish, the HTTP request path against an
-//! empty round trip, and hot reload through the watcher against a direct reload. Each runs its
+//! empty round trip, hot reload through the watcher against a direct reload, and the memory an
+//! idle connection costs against a bare axum server's. Each runs its
 //! baseline in the same run against real `redis-server` and `nats-server` processes started on
 //! free ports.
 //!
@@ -13,18 +14,20 @@
 
 mod api;
 mod chain;
+mod connections;
 mod relay;
 mod reload;
 mod store;
 
 type Bench = (&'static str, fn(bool));
 
-const BENCHES: [Bench; 5] = [
+const BENCHES: [Bench; 6] = [
     ("chain", chain::run),
     ("store", store::run),
     ("relay", relay::run),
     ("api", api::run),
     ("reload", reload::run),
+    ("connections", connections::run),
 ];
 
 /// Criterion's options that take a value (the value is not a filter).
@@ -59,6 +62,10 @@ fn filter(args: &[String]) -> Option<&String> {
 }
 
 fn main() {
+    if let Ok(kind) = std::env::var(connections::PROBE) {
+        connections::probe(&kind);
+        return;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let benching = args.iter().any(|a| a == "--bench");
     let filter = filter(&args);

@@ -44,7 +44,12 @@ pub fn run(benching: bool) {
     ));
     let config = NatsConfig::url(nats.url());
     let client = rt.block_on(config.connect("bench")).expect("nats");
-    let relay = Relay::new(store.clone(), client.clone(), &config);
+    let relay = Relay::new(
+        store.clone(),
+        client.clone(),
+        &config,
+        chowk_host::bus::signature::RelayKey::derive(b"relay test secret, thirty-two bytes"),
+    );
     let room = |id: &str| {
         let id = RoomId::new(id).expect("id");
         rt.block_on(store.create_room(NewRoom {

@@ -69,6 +69,7 @@ pub fn run(benching: bool) {
         engine: chowk_tests::engine(),
         state: Arc::new(MemoryState::new(clock.clone())),
         clock,
+        max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
     };
     let source = ChainSource::from_file(&path).expect("source");
     let reloader = Arc::new(Reloader::start(ctx, &source, 1).expect("chain"));

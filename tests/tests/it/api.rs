@@ -580,6 +580,46 @@ async fn decide(api: &Api, message: &Reply, decision: &str, token: &str) -> Repl
     .await
 }
 
+/// A plugin's detail may quote what it saw anywhere (another room's messages, its state): it
+/// reaches moderators only. Everyone else sees which rules counted.
+#[tokio::test]
+async fn plugin_details_reach_only_moderators() {
+    let api = api().await;
+    create_room(&api, "lobby", "open").await;
+    let sender = api.token("sender", Role::Member);
+    let reader = api.token("reader", Role::Member);
+    let moderator = api.token("mod", Role::Moderator);
+    let posted = post(&api, "lobby", &sender, json!({"text": FLAGGED_TEXT})).await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{posted:?}");
+    let only_rules = |view: &Value| {
+        let reasons = view["reasons"].as_array().expect("reasons");
+        assert!(!reasons.is_empty(), "{view}");
+        for r in reasons {
+            let mut keys: Vec<&String> = r.as_object().expect("object").keys().collect();
+            keys.sort();
+            assert_eq!(keys, ["plugin", "rule"], "{view}");
+        }
+        assert!(view.get("trace").is_none(), "{view}");
+    };
+    only_rules(&posted.json);
+    let r = decide(&api, &posted, "approve", &moderator).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let seen = history(&api, "lobby", &reader).await;
+    only_rules(&seen[0]);
+
+    let seen = history(&api, "lobby", &moderator).await;
+    let details: Vec<&str> = seen[0]["trace"]["reasons"]
+        .as_array()
+        .expect("the moderator's view has the trace")
+        .iter()
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert!(
+        details.iter().any(|d| !d.is_empty()),
+        "with the plugins' details: {seen:?}"
+    );
+}
+
 #[tokio::test]
 async fn moderators_approve_and_remove_flagged_messages() {
     let api = api().await;

@@ -513,6 +513,72 @@ async fn a_message_posted_on_one_host_streams_from_another() {
     b.shutdown().await;
 }
 
+/// Issue 12, item 5: the bus is a trust boundary. Publications on a room's `.messages` subject
+/// that no host relayed (unsigned, signed with another key, or for another room) never reach
+/// live streams, even one with a far-future id that would otherwise silence the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_publications_never_reach_live_streams() {
+    let redis = RedisServer::primary();
+    let nats = NatsServer::start();
+    let a = host(&redis, &nats).await;
+    let ca = Client::new(&a);
+    let admin = a.token("root", Role::Admin);
+    let asha = a.token("asha", Role::Member);
+    let (status, _) = ca
+        .send(
+            reqwest::Method::POST,
+            "/v1/rooms",
+            Some(&admin),
+            Some(json!({"id": "lobby", "name": "Lobby"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut stream = ca.events("lobby", &asha).await;
+
+    let forger = async_nats::connect(nats.url()).await.expect("connect");
+    let subject = "chowk.room.lobby.messages";
+    let forged = |id: &str, room: &str| {
+        json!({"id": id, "room": room, "sender": "bank-official", "text": "KYC expired, click here",
+               "time": 4102444800000u64, "action": "allow", "score": 0.0, "reasons": [],
+               "generation": 1, "pending": false})
+        .to_string()
+    };
+    let far = "4102444800000-0";
+    let wrong_key =
+        chowk_host::bus::signature::RelayKey::derive(b"not the fleet's secret, 32 bytes");
+    let mut attempts = Vec::new();
+    // Unsigned.
+    attempts.push((async_nats::HeaderMap::new(), forged(far, "lobby")));
+    // Signed with another key.
+    let payload = forged(far, "lobby");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", far);
+    headers.insert(
+        "Chowk-Signature",
+        wrong_key
+            .sign(subject, far, None, payload.as_bytes())
+            .as_str(),
+    );
+    attempts.push((headers, payload));
+    for (headers, payload) in attempts {
+        forger
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .expect("publish");
+    }
+    forger.flush().await.expect("flush");
+
+    // A genuine message after them is the first the stream shows.
+    let genuine = ca
+        .post("lobby", &asha, "Fresh tomatoes, 20 rupees a kilo")
+        .await;
+    let first = stream.next(1).await;
+    assert_eq!(first[0]["id"], genuine["id"], "{first:?}");
+    assert_eq!(first[0]["text"], "Fresh tomatoes, 20 rupees a kilo");
+    drop(stream);
+    a.shutdown().await;
+}
+
 /// Issue 11, item 5: no HTTP request waits on NATS. With nats-server frozen (SIGSTOP: the
 /// connection stays open, nothing is read, the client's buffers fill), posts that are stored,
 /// posts that are rejected (their moderation report) and profile updates (their announcement)

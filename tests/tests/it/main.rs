@@ -6,11 +6,14 @@
 mod api;
 mod api_e2e;
 mod assets;
+mod bus;
 mod chain;
+mod connections;
 mod failover;
 mod first_hour;
 mod fleet;
 mod hostile;
+mod isolation;
 mod learning;
 mod manifests;
 mod relay;

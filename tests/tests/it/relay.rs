@@ -70,6 +70,7 @@ async fn start_host_with(redis: &RedisServer, config: NatsConfig, relay_on: bool
         engine: chowk_tests::engine(),
         state: Arc::new(MemoryState::new(clock.clone())),
         clock: clock.clone(),
+        max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
     };
     let chain = Chain::load(
         &ctx,
@@ -79,7 +80,12 @@ async fn start_host_with(redis: &RedisServer, config: NatsConfig, relay_on: bool
     )
     .expect("chain");
     let client = config.connect("chowk-test").await.expect("nats");
-    let relay = Relay::new(store.clone(), client.clone(), &config);
+    let relay = Relay::new(
+        store.clone(),
+        client.clone(),
+        &config,
+        chowk_host::bus::signature::RelayKey::derive(b"relay test secret, thirty-two bytes"),
+    );
     let chat = Arc::new(Chat::new(
         store,
         Arc::new(ArcSwap::from_pointee(chain)),

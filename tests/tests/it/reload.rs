@@ -525,6 +525,7 @@ fn an_older_generation_never_replaces_a_newer_one() {
         engine: chowk_tests::engine(),
         state: Arc::new(MemoryState::new(clock.clone())),
         clock,
+        max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
     };
     let first = ChainSource::from_file(&dir.manifest()).expect("source");
     let reloader = Reloader::start(ctx, &first, 1).expect("chain");

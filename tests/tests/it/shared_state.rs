@@ -48,6 +48,7 @@ fn chain(redis: &RedisServer, runtime: &tokio::runtime::Runtime, manifest: &str)
         engine: Arc::new(PluginEngine::new(EngineOptions::default()).expect("engine")),
         state: Arc::new(store.plugin_state(runtime.handle().clone())),
         clock: Arc::new(SystemClock),
+        max_text_chars: chowk_host::ids::DEFAULT_TEXT_CHARS,
     };
     Chain::load(
         &ctx,

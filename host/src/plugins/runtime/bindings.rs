@@ -32,6 +32,9 @@ const MAX_LOG_BYTES: usize = 1024;
 #[derive(Debug)]
 pub struct PluginCtx {
     pub(super) plugin: Arc<str>,
+    /// Where its key-value calls go: the plugin's name, or `<plugin>/<room>` for a plugin
+    /// isolated per room (set before each call).
+    pub(super) namespace: Arc<str>,
     pub(super) state: Arc<dyn PluginState>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) assets: Assets,
@@ -43,19 +46,19 @@ impl types::Host for PluginCtx {}
 impl kv::Host for PluginCtx {
     fn get(&mut self, key: String) -> Result<Option<String>, String> {
         self.state
-            .get(&self.plugin, &key)
+            .get(&self.namespace, &key)
             .map_err(|e| e.to_string())
     }
 
     fn set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), String> {
         self.state
-            .set(&self.plugin, &key, &value, ttl_ms)
+            .set(&self.namespace, &key, &value, ttl_ms)
             .map_err(|e| e.to_string())
     }
 
     fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
         self.state
-            .incr(&self.plugin, &key, delta, ttl_ms)
+            .incr(&self.namespace, &key, delta, ttl_ms)
             .map_err(|e| e.to_string())
     }
 }

@@ -30,11 +30,16 @@ pub struct PluginLimits {
     pub memory_mb: u64,
     /// Idle instances kept.
     pub instances: usize,
+    /// Isolated per room: an instance serves one room only (no guest memory crosses rooms)
+    /// and key-value state is namespaced `<plugin>/<room>`.
+    pub per_room: bool,
 }
 
 struct Instance {
     store: Store<PluginCtx>,
     filter: wit::Filter,
+    /// The room it serves, when isolated per room.
+    room: Option<String>,
 }
 
 /// A plugin ready to judge messages.
@@ -125,10 +130,16 @@ impl LoadedPlugin {
 
     /// Judge one message on a pooled instance.
     pub fn check(&self, message: &wit::Message) -> Result<wit::Verdict, PluginFailure> {
-        let mut instance = match self.lock_idle().pop() {
+        let mut instance = match self.take_idle(&message.room) {
             Some(i) => i,
             None => self.instantiate()?,
         };
+        if self.limits.per_room && instance.room.as_deref() != Some(message.room.as_str()) {
+            // A fresh instance (any other was found by its room): it joins this room for good.
+            instance.store.data_mut().namespace =
+                Arc::from(format!("{}/{}", self.name, message.room));
+            instance.room = Some(message.room.clone());
+        }
         instance.store.set_epoch_deadline(self.call_ticks);
         let result = instance
             .filter
@@ -146,6 +157,7 @@ impl LoadedPlugin {
     fn instantiate(&self) -> Result<Instance, PluginFailure> {
         let ctx = PluginCtx {
             plugin: self.name.clone(),
+            namespace: self.name.clone(),
             state: self.state.clone(),
             clock: self.clock.clone(),
             assets: self.assets.clone(),
@@ -174,7 +186,11 @@ impl LoadedPlugin {
                 return Err(failure);
             }
         };
-        let mut instance = Instance { store, filter };
+        let mut instance = Instance {
+            store,
+            filter,
+            room: None,
+        };
         let init = instance
             .filter
             .chowk_plugin0_1_0_guest()
@@ -200,11 +216,26 @@ impl LoadedPlugin {
         )
     }
 
+    /// An idle instance for `room`: any, or one of that room's when isolated per room.
+    fn take_idle(&self, room: &str) -> Option<Instance> {
+        let mut idle = self.lock_idle();
+        if !self.limits.per_room {
+            return idle.pop();
+        }
+        let at = idle.iter().rposition(|i| i.room.as_deref() == Some(room))?;
+        Some(idle.remove(at))
+    }
+
+    /// Keep an instance for reuse; isolated per room, the least recently used makes way.
     fn checkin(&self, instance: Instance) {
         let mut idle = self.lock_idle();
-        if idle.len() < self.limits.instances {
-            idle.push(instance);
+        if idle.len() >= self.limits.instances {
+            if !self.limits.per_room || idle.is_empty() {
+                return;
+            }
+            idle.remove(0);
         }
+        idle.push(instance);
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {

@@ -1,9 +1,13 @@
 //! Test fixture: a plugin that misbehaves on purpose, chosen by its config, so the host's
 //! containment can be tested with a real component. `on_init` / `on_check` take one of
-//! `ok`, `loop`, `memory`, `recurse`, `panic`, `read_file`, `env`; `when_text` limits the
+//! `ok`, `loop`, `memory`, `recurse`, `panic`, `read_file`, `env`; `on_check` also
+//! `remember` (report the previous message's room and text it kept in guest memory),
+//! `rewrite_empty` and `rewrite_long` (rewrites no post could be); `when_text` limits the
 //! misbehaviour of `check` to messages containing that text.
 
-use chowk_sdk::{export_plugin, Hit, Host, Message, Plugin, Verdict};
+use std::cell::RefCell;
+
+use chowk_sdk::{export_plugin, Hit, Host, Message, Plugin, Rewrite, Verdict};
 use serde::Deserialize;
 
 /// Fixture configuration.
@@ -26,10 +30,13 @@ enum Behaviour {
     Panic,
     ReadFile,
     Env,
+    Remember,
+    RewriteEmpty,
+    RewriteLong,
 }
 
-/// The fixture.
-pub struct Misbehave(Config);
+/// The fixture, and what it remembers of the last message it saw.
+pub struct Misbehave(Config, RefCell<Option<String>>);
 
 fn act(b: Behaviour) -> String {
     match b {
@@ -57,6 +64,8 @@ fn act(b: Behaviour) -> String {
             Ok(home) => format!("HOME is {home}"),
             Err(e) => format!("no environment: {e}"),
         },
+        // Answered in `check`, which has the message.
+        Behaviour::Remember | Behaviour::RewriteEmpty | Behaviour::RewriteLong => String::new(),
     }
 }
 
@@ -74,7 +83,7 @@ impl Plugin for Misbehave {
 
     fn new(config: Config) -> Result<Self, String> {
         act(config.on_init);
-        Ok(Misbehave(config))
+        Ok(Misbehave(config, RefCell::new(None)))
     }
 
     fn check(&self, message: &Message, _host: &Host<'_>) -> Verdict {
@@ -85,7 +94,25 @@ impl Plugin for Misbehave {
         if !triggered {
             return Verdict::Allow;
         }
-        let detail = act(self.0.on_check);
+        let rewrite = |text: String| {
+            Verdict::Rewrite(Rewrite {
+                text,
+                rule: "misbehave".into(),
+                detail: String::new(),
+            })
+        };
+        let detail = match self.0.on_check {
+            Behaviour::Remember => {
+                let seen = format!("{}: {}", message.room, message.text);
+                match self.1.replace(Some(seen)) {
+                    Some(previous) => format!("previously {previous}"),
+                    None => "nothing before".into(),
+                }
+            }
+            Behaviour::RewriteEmpty => return rewrite("\u{200B}".into()),
+            Behaviour::RewriteLong => return rewrite("a".repeat(60_000)),
+            other => act(other),
+        };
         if detail.is_empty() {
             Verdict::Allow
         } else {
