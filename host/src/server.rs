@@ -99,7 +99,7 @@ pub struct Server {
 impl Server {
     /// Connect the store and NATS, load the chain, and start the relay, ingest and live feed.
     pub async fn start(config: Config, options: Options) -> Result<Server, ServerError> {
-        check_server_section(&config.server)?;
+        check_capacity(&config)?;
         let secret = config
             .auth
             .jwt_secret
@@ -212,6 +212,10 @@ impl Server {
                 clock,
                 Arc::new(outbox),
                 config.limits.text_chars,
+            )
+            .with_admission(
+                config.limits.posts_in_flight,
+                config.limits.sender_posts_in_flight,
             )
             .with_metrics(metrics.clone()),
         );
@@ -444,20 +448,27 @@ pub fn random_secret() -> Result<String, ServerError> {
     Ok(hex::encode(bytes))
 }
 
-/// `[server]` values that would make the host refuse every connection or request.
-fn check_server_section(server: &crate::config::ServerConfig) -> Result<(), ServerError> {
+/// `[server]` and `[limits]` values that would make the host refuse every connection or post.
+fn check_capacity(config: &Config) -> Result<(), ServerError> {
+    let (server, limits) = (&config.server, &config.limits);
     let zero = [
-        ("max_connections", server.max_connections as u64),
-        ("header_timeout_ms", server.header_timeout_ms),
-        ("body_timeout_ms", server.body_timeout_ms),
-        ("stream_access_check_ms", server.stream_access_check_ms),
+        ("server.max_connections", server.max_connections as u64),
+        ("server.header_timeout_ms", server.header_timeout_ms),
+        ("server.body_timeout_ms", server.body_timeout_ms),
+        (
+            "server.stream_access_check_ms",
+            server.stream_access_check_ms,
+        ),
+        ("limits.posts_in_flight", limits.posts_in_flight as u64),
+        (
+            "limits.sender_posts_in_flight",
+            limits.sender_posts_in_flight as u64,
+        ),
     ]
     .into_iter()
     .find(|(_, value)| *value == 0);
     match zero {
-        Some((key, _)) => Err(ServerError::Config(format!(
-            "server.{key} must be greater than 0"
-        ))),
+        Some((key, _)) => Err(ServerError::Config(format!("{key} must be greater than 0"))),
         None => Ok(()),
     }
 }

@@ -39,6 +39,12 @@ pub enum ChatError {
     /// The store failed (not found, unavailable, not replicated...).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Every post slot of this host is taken; a retry after a second may find one.
+    #[error("this host is at capacity; retry after Retry-After")]
+    Overloaded,
+    /// The sender already has this many posts in flight on this host.
+    #[error("you already have {0} messages being posted; wait for their answers")]
+    SenderBusy(usize),
 }
 
 impl From<IdError> for ChatError {
@@ -60,7 +66,8 @@ impl ChatError {
                 ErrorCode::RateLimited
             }
             ChatError::Rejected { .. } => ErrorCode::Rejected,
-            ChatError::Chain(_) => ErrorCode::Unavailable,
+            ChatError::Chain(_) | ChatError::Overloaded => ErrorCode::Unavailable,
+            ChatError::SenderBusy(_) => ErrorCode::RateLimited,
             ChatError::Store(e) => e.code(),
         }
     }
@@ -75,7 +82,7 @@ impl ChatError {
             }
             ChatError::Rejected { rejection, .. } => rejection.retry_after_ms,
             ChatError::Store(e) if e.is_transient() => Some(1_000),
-            ChatError::Chain(_) => Some(1_000),
+            ChatError::Chain(_) | ChatError::Overloaded | ChatError::SenderBusy(_) => Some(1_000),
             _ => None,
         }
     }

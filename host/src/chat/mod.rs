@@ -6,6 +6,7 @@
 //! [`Outbox`], which the relay implements.
 
 mod access;
+mod admission;
 mod error;
 mod outbox;
 
@@ -14,10 +15,16 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use access::RoomAccess;
+use admission::Admission;
 pub use error::{ChatError, RATE_LIMITED_RULE};
 pub use outbox::{Announcement, NoOutbox, Outbox};
 
 use crate::clock::Clock;
+
+/// Default of `[limits] posts_in_flight`.
+pub const DEFAULT_POSTS_IN_FLIGHT: usize = 64;
+/// Default of `[limits] sender_posts_in_flight`.
+pub const DEFAULT_SENDER_POSTS_IN_FLIGHT: usize = 4;
 use crate::ids::{ClientId, RoomId, UserId};
 use crate::metrics::Metrics;
 use crate::plugins::{Action, Chain, Decision, Message, Rejection};
@@ -47,6 +54,7 @@ pub struct Chat {
     pub metrics: Metrics,
     outbox: Arc<dyn Outbox>,
     max_text_chars: usize,
+    admission: Admission,
 }
 
 impl Chat {
@@ -66,7 +74,14 @@ impl Chat {
             outbox,
             metrics: Metrics::new(),
             max_text_chars,
+            admission: Admission::new(DEFAULT_POSTS_IN_FLIGHT, DEFAULT_SENDER_POSTS_IN_FLIGHT),
         }
+    }
+
+    /// At most `posts` posts at a time on this host, `per_sender` of them from one sender.
+    pub fn with_admission(mut self, posts: usize, per_sender: usize) -> Self {
+        self.admission = Admission::new(posts, per_sender);
+        self
     }
 
     /// Count decisions in `metrics` (shared with the rest of the host).
@@ -89,6 +104,7 @@ impl Chat {
         client_id: Option<ClientId>,
     ) -> Result<Posted, ChatError> {
         self.check_text(&text)?;
+        let _admitted = self.admission.admit(sender)?;
         let info = self.store.room(room).await?;
         if !access::admits(&info, false, false) {
             let (member, moderator) = self.store.roles(room, sender).await?;
@@ -225,8 +241,10 @@ impl Chat {
         Ok(())
     }
 
-    /// The live chain's decision, computed on the blocking pool (plugins may block on state).
+    /// The live chain's decision, computed on the blocking pool (plugins may block on state),
+    /// as many at once as the machine has cores.
     async fn judge(&self, message: Message) -> Result<Decision, ChatError> {
+        let _turn = self.admission.chain_turn().await?;
         let chain = self.chain.load_full();
         tokio::task::spawn_blocking(move || chain.evaluate(&message))
             .await

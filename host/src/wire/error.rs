@@ -113,7 +113,10 @@ impl From<&ChatError> for ErrorDetail {
                 field: Some((*field).to_owned()),
                 ..ErrorDetail::new(e.code(), e.to_string())
             },
-            ChatError::Forbidden(_) | ChatError::Chain(_) => ErrorDetail {
+            ChatError::Forbidden(_)
+            | ChatError::Chain(_)
+            | ChatError::Overloaded
+            | ChatError::SenderBusy(_) => ErrorDetail {
                 retry_after_ms: e.retry_after_ms(),
                 ..ErrorDetail::new(e.code(), e.to_string())
             },

@@ -3,8 +3,9 @@
 //! Rejects with `rate_limited` and the time after which a retry will pass.
 //!
 //! The sliding window is the two-bucket estimate: `previous × (1 − elapsed/window) + current`.
-//! It needs only `get` and atomic `incr`, so it is exact per bucket across hosts; two hosts that
-//! check the same sender at the same instant can each admit one message over the limit.
+//! Each message is first counted with one atomic `incr` per scope and then judged by the count
+//! it got (a refusal gives it back), so concurrent messages, on one host or many, never get
+//! more than the limit through.
 
 use chowk_sdk::{export_plugin, Host, Level, Message, Plugin, Reject, Verdict};
 use serde::Deserialize;
@@ -21,7 +22,8 @@ pub struct Config {
     pub per_room: Option<Limit>,
     /// Senders never limited (for example, bots of trusted services).
     pub exempt_senders: Vec<String>,
-    /// Reject (`true`) or allow (`false`, default) when the state store is unreachable.
+    /// Reject (`true`, default) or allow (`false`) when the state store does not answer: a
+    /// limiter that lets messages through whenever its store is slow is one that load defeats.
     pub fail_closed: bool,
 }
 
@@ -41,7 +43,7 @@ impl Default for Config {
                 window_ms: 60_000,
             }),
             exempt_senders: Vec::new(),
-            fail_closed: false,
+            fail_closed: true,
         }
     }
 }
@@ -108,13 +110,34 @@ impl Plugin for RateLimit {
 }
 
 impl RateLimit {
+    /// Reserve this message in every scope's current bucket with one atomic `incr` each (so
+    /// concurrent checks, on any host, get distinct counts and never admit more than the
+    /// limit), then judge each scope by the count it got; a refusal gives its reservations
+    /// back.
     fn admit(
         &self,
         message: &Message,
         host: &Host<'_>,
     ) -> Result<Option<Reject>, chowk_sdk::StateError> {
         let now = host.now_ms();
-        let mut counted = Vec::with_capacity(self.scopes.len());
+        let mut reserved: Vec<(String, u64)> = Vec::with_capacity(self.scopes.len());
+        let verdict = self.reserve(message, host, now, &mut reserved);
+        if !matches!(verdict, Ok(None)) {
+            for (key, ttl) in &reserved {
+                // Best effort: a reservation not given back expires with its bucket.
+                let _ = host.incr(key, -1, Some(*ttl));
+            }
+        }
+        verdict
+    }
+
+    fn reserve(
+        &self,
+        message: &Message,
+        host: &Host<'_>,
+        now: u64,
+        reserved: &mut Vec<(String, u64)>,
+    ) -> Result<Option<Reject>, chowk_sdk::StateError> {
         for &(name, limit) in &self.scopes {
             let subject = match name {
                 "sender_room" => format!("{}\u{1f}{}", message.sender, message.room),
@@ -125,8 +148,12 @@ impl RateLimit {
             let elapsed = now % limit.window_ms;
             let key = |b: u64| format!("{name}:{subject}:{b}");
             let previous = read_count(host, &key(bucket.saturating_sub(1)))?;
-            let current = read_count(host, &key(bucket))?;
-            if let Some(wait) = retry_after(limit, elapsed, previous, current) {
+            let current = key(bucket);
+            let ttl = 2 * limit.window_ms;
+            let counted = host.incr(&current, 1, Some(ttl))?;
+            reserved.push((current, ttl));
+            let before = u64::try_from(counted.saturating_sub(1)).unwrap_or(0);
+            if let Some(wait) = retry_after(limit, elapsed, previous, before) {
                 let reason = format!(
                     "too many messages ({} per {} s {}); try again in {} s",
                     limit.max,
@@ -140,10 +167,6 @@ impl RateLimit {
                 );
                 return Ok(Some(Reject::rate_limited(reason, wait)));
             }
-            counted.push((key(bucket), 2 * limit.window_ms));
-        }
-        for (key, ttl) in counted {
-            host.incr(&key, 1, Some(ttl))?;
         }
         Ok(None)
     }
@@ -245,12 +268,12 @@ mod tests {
         }
         p.host().fail_state(true);
         assert!(
-            p.check(&Message::new("x")).is_allow(),
-            "fails open by default"
+            p.check(&Message::new("x")).is_reject(),
+            "fails closed by default"
         );
-        let closed = limiter(json!({"fail_closed": true}));
-        closed.host().fail_state(true);
-        assert!(closed.check(&Message::new("x")).is_reject());
+        let open = limiter(json!({"fail_closed": false}));
+        open.host().fail_state(true);
+        assert!(open.check(&Message::new("x")).is_allow());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod connections;
 mod failover;
 mod first_hour;
 mod fleet;
+mod flood;
 mod hostile;
 mod isolation;
 mod learning;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::plugins::state::PluginState;
@@ -39,6 +40,42 @@ pub struct PluginCtx {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) assets: Assets,
     pub(super) limiter: MemoryLimiter,
+    /// The call under way, and its budget of the plugin's own (CPU) time.
+    pub(super) call: CallClock,
+}
+
+/// How much CPU time a call has used on its thread: the plugin's own work. Time waiting for
+/// host calls (state round trips) or for a core (other threads, other processes) is not the
+/// plugin's and does not count against its deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    started: Duration,
+    budget: Duration,
+}
+
+impl CallClock {
+    /// A call starting now on this thread, allowed `budget` of CPU time.
+    pub fn start(budget: Duration) -> Self {
+        CallClock {
+            started: thread_cpu_time(),
+            budget,
+        }
+    }
+
+    /// Its CPU time left (`None`: over budget). Call it on the thread the call runs on.
+    pub fn remaining(&self) -> Option<Duration> {
+        let used = thread_cpu_time().saturating_sub(self.started);
+        self.budget.checked_sub(used).filter(|d| !d.is_zero())
+    }
+}
+
+/// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 impl types::Host for PluginCtx {}

@@ -115,6 +115,11 @@ impl PluginEngine {
         &self.linker
     }
 
+    /// How often the epoch advances.
+    pub fn epoch_tick(&self) -> Duration {
+        self.options.epoch_tick
+    }
+
     /// Epoch ticks for a deadline in ms (at least one).
     pub fn ticks_for(&self, ms: u64) -> u64 {
         let tick = self.options.epoch_tick.as_millis().max(1) as u64;

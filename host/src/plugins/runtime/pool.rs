@@ -3,11 +3,12 @@
 //! limit is dropped, never reused, and a fresh one is made on the next call.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::component::Component;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{wit, Assets, PluginCtx};
+use super::bindings::{wit, Assets, CallClock, PluginCtx};
 use super::engine::PluginEngine;
 use super::failure::PluginFailure;
 use super::limits::MemoryLimiter;
@@ -53,6 +54,7 @@ pub struct LoadedPlugin {
     limits: PluginLimits,
     call_ticks: u64,
     init_ticks: u64,
+    tick: Duration,
     state: Arc<dyn PluginState>,
     clock: Arc<dyn Clock>,
     idle: Mutex<Vec<Instance>>,
@@ -99,6 +101,7 @@ impl LoadedPlugin {
             limits,
             call_ticks: engine.ticks_for(limits.deadline_ms),
             init_ticks: engine.ticks_for(limits.init_deadline_ms),
+            tick: engine.epoch_tick(),
             state,
             clock,
             idle: Mutex::default(),
@@ -140,6 +143,8 @@ impl LoadedPlugin {
                 Arc::from(format!("{}/{}", self.name, message.room));
             instance.room = Some(message.room.clone());
         }
+        instance.store.data_mut().call =
+            CallClock::start(Duration::from_millis(self.limits.deadline_ms));
         instance.store.set_epoch_deadline(self.call_ticks);
         let result = instance
             .filter
@@ -162,9 +167,19 @@ impl LoadedPlugin {
             clock: self.clock.clone(),
             assets: self.assets.clone(),
             limiter: MemoryLimiter::new((self.limits.memory_mb as usize) << 20),
+            call: CallClock::start(Duration::from_millis(self.limits.init_deadline_ms)),
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limiter);
+        // A deadline counts the plugin's own CPU time: at the epoch deadline, time spent waiting
+        // (for host calls, however slow the store, or for a core) is given back.
+        let tick = self.tick;
+        store.epoch_deadline_callback(move |ctx| {
+            Ok(match ctx.data().call.remaining() {
+                Some(left) => UpdateDeadline::Continue(ticks(left, tick)),
+                None => UpdateDeadline::Interrupt,
+            })
+        });
         store.set_epoch_deadline(self.init_ticks);
         let filter = match self.pre.instantiate(&mut store) {
             Ok(f) => f,
@@ -241,6 +256,14 @@ impl LoadedPlugin {
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Epoch ticks covering `d` (at least one).
+fn ticks(d: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    u64::try_from(d.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// Refuse answers that would burden the rest of the system.

@@ -43,7 +43,8 @@ pub struct RedisConfig {
     /// "unavailable", ms.
     #[serde(default = "default_budget")]
     pub retry_budget_ms: u64,
-    /// Timeout of one plugin-state call (no retries: plugins have millisecond deadlines), ms.
+    /// Timeout of one plugin-state call (no retries), ms. It does not count against the
+    /// plugin's deadline (that is the plugin's own CPU time), but the post waits for it.
     #[serde(default = "default_state_timeout")]
     pub state_timeout_ms: u64,
     /// Connections per pool.
@@ -64,7 +65,7 @@ fn default_budget() -> u64 {
     3_000
 }
 fn default_state_timeout() -> u64 {
-    5
+    50
 }
 fn default_pool() -> usize {
     16
