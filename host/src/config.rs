@@ -210,6 +210,22 @@ impl Config {
             }
             None => (String::new(), "defaults".to_owned()),
         };
+        let mut config = Config::parse(&text, &origin, env)?;
+        if let Some(dir) = path.and_then(Path::parent) {
+            if config.plugins.path.is_relative() {
+                config.plugins.path = dir.join(&config.plugins.path);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The config in `text` (named `origin` in errors) with `CHOWK_*` overrides from `env`.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let origin = origin.to_owned();
         let invalid = |origin: String, message: String| ConfigError::Invalid { origin, message };
         let mut table: toml::Table = text
             .parse()
@@ -221,23 +237,17 @@ impl Config {
                 from_env.push(var);
             }
         }
-        let mut config: Config = if from_env.is_empty() {
+        if from_env.is_empty() {
             // Straight from the text, so errors carry line numbers.
-            toml::from_str(&text).map_err(|e| invalid(origin, e.to_string()))?
+            toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))
         } else {
             parse_table(table).map_err(|e| {
                 invalid(
                     format!("{origin} with {}", from_env.join(", ")),
                     e.to_string(),
                 )
-            })?
-        };
-        if let Some(dir) = path.and_then(Path::parent) {
-            if config.plugins.path.is_relative() {
-                config.plugins.path = dir.join(&config.plugins.path);
-            }
+            })
         }
-        Ok(config)
     }
 
     /// Load with the process environment.

@@ -2,7 +2,8 @@
 //! shared plugin engine per test process, chains built from inline `plugins.toml` text,
 //! ([`servers`]) real Redis, Sentinel, HAProxy and NATS processes started on free ports,
 //! ([`api`]) whole hosts started in-process for API tests, ([`fault`]) a TCP fault proxy, and
-//! ([`checker`]) the Jepsen-style checker of the reliability scenarios.
+//! ([`checker`]) the Jepsen-style checker of the reliability scenarios, and ([`fuzz`]) the fuzz
+//! targets, shared by `fuzz/` (libFuzzer) and the tests.
 //!
 //! The components come from `cargo xtask plugins` (which `cargo xtask test` runs first); a test
 //! that cannot find one fails and says so.
@@ -10,6 +11,7 @@
 pub mod api;
 pub mod checker;
 pub mod fault;
+pub mod fuzz;
 pub mod measure;
 pub mod servers;
 

@@ -18,14 +18,17 @@ const CHOWK_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The path of a required binary, or a panic that says how to install it.
 pub fn require_binary(name: &str, apt_package: &str) -> PathBuf {
+    require_tool(name, &format!("sudo apt-get install -y {apt_package}"))
+}
+
+/// The path of `name` on PATH, or a panic naming `install_line` (`cargo xtask test` runs it).
+pub fn require_tool(name: &str, install_line: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     });
-    found.unwrap_or_else(|| {
-        panic!("`{name}` is not installed; install it with: sudo apt-get install -y {apt_package}")
-    })
+    found.unwrap_or_else(|| panic!("`{name}` is not installed; install it with: {install_line}"))
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the server then binds it).

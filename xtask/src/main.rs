@@ -3,6 +3,8 @@
 //! server.
 
 mod corpus;
+mod deny;
+mod fuzz;
 mod packages;
 mod plugins;
 mod shell;
@@ -40,9 +42,9 @@ enum Command {
         #[arg(long, default_value = "target/stack")]
         dir: std::path::PathBuf,
     },
-    /// Formatting and clippy checks over both workspaces, as CI runs them. The host
-    /// workspace is linted by building its tests with clippy as the compiler, so `cargo xtask
-    /// test` afterwards compiles nothing again.
+    /// Formatting, `cargo deny` (advisories, licenses, bans, sources) and clippy checks over
+    /// both workspaces, as CI runs them. The host workspace is linted by building its tests
+    /// with clippy as the compiler, so `cargo xtask test` afterwards compiles nothing again.
     Lint,
     /// Build the plugins, then run the benchmarks: the plugin chain (wasm vs native, loop
     /// interruption), the store (vs bare Redis commands), the relay (vs bare NATS), the HTTP
@@ -55,6 +57,16 @@ enum Command {
         /// Only the scenarios whose test name contains this.
         #[arg(default_value = "reliability::")]
         filter: String,
+    },
+    /// The fuzz targets under libFuzzer (nightly and cargo-fuzz): request validation,
+    /// `plugins.toml` and `chowk.toml` parsing, plugin verdicts. `cargo xtask test` runs the
+    /// same targets on random inputs; this is the long run, by hand.
+    Fuzz {
+        /// One target (request, manifest, config, verdict); all of them if omitted.
+        target: Option<String>,
+        /// How long each target runs.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
     /// Build, then run `chowk eval --corpus` on a labelled TSV corpus and print recall, ham
     /// flagged, rules by label and families (default: ../shared/corpus/sms-spam.tsv; try
@@ -95,6 +107,7 @@ fn main() -> Result<()> {
         Command::Test => {
             // The services the tests start themselves, on free ports (never the machine's own).
             packages::ensure(&["redis-server", "nats-server", "haproxy"])?;
+            packages::ensure_pip(&[packages::SCHEMATHESIS])?;
             build_all(&root)?;
             let mut counts = shell::TestCounts::default();
             let result = run_tests(&mut counts);
@@ -114,6 +127,8 @@ fn main() -> Result<()> {
                 "--",
                 "--check",
             ])?;
+            shell::cargo(&["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"])?;
+            deny::check(&root)?;
             build_all(&root)
         }
         Command::Bench => {
@@ -128,6 +143,11 @@ fn main() -> Result<()> {
             ])
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
+        Command::Fuzz { target, seconds } => {
+            packages::ensure(&["redis-server"])?;
+            plugins::build(&root)?;
+            fuzz::run(&root, target.as_deref(), seconds)
+        }
         Command::Reliability { filter } => {
             packages::ensure(&["redis-server", "nats-server", "haproxy"])?;
             build_all(&root)?;

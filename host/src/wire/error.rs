@@ -65,9 +65,26 @@ impl ErrorDetail {
         }
     }
 
-    /// Wrapped as a body.
-    pub fn into_body(self) -> ErrorBody {
+    /// Wrapped as a body, with the message and field cut to a readable length: parsers'
+    /// messages quote the input (an unknown parameter's name, a bad value), and an error must
+    /// not hand a 10 KB input back.
+    pub fn into_body(mut self) -> ErrorBody {
+        self.message = bounded(self.message, MAX_MESSAGE_CHARS);
+        self.field = self.field.map(|f| bounded(f, MAX_FIELD_CHARS));
         ErrorBody { error: self }
+    }
+}
+
+/// Longest error message sent, characters.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// Longest field name sent, characters.
+const MAX_FIELD_CHARS: usize = 64;
+
+/// `text` cut to `max` characters (the cut marked with `…`).
+fn bounded(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((at, _)) => format!("{}…", &text[..at]),
     }
 }
 
@@ -121,5 +138,29 @@ impl From<&ChatError> for ErrorDetail {
                 ..ErrorDetail::new(e.code(), e.to_string())
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorDetail;
+    use crate::codes::ErrorCode;
+
+    #[test]
+    fn an_error_does_not_hand_a_long_input_back() {
+        let input = "ा".repeat(10_000);
+        let body = ErrorDetail {
+            field: Some(input.clone()),
+            ..ErrorDetail::new(
+                ErrorCode::InvalidRequest,
+                format!("unknown field `{input}`"),
+            )
+        }
+        .into_body();
+        assert_eq!(body.error.message.chars().count(), 301);
+        assert!(body.error.message.ends_with('…'));
+        assert_eq!(body.error.field.map(|f| f.chars().count()), Some(65));
+        let short = ErrorDetail::new(ErrorCode::NotFound, "room lobby not found").into_body();
+        assert_eq!(short.error.message, "room lobby not found");
     }
 }

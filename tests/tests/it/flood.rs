@@ -35,6 +35,11 @@ struct Fleet {
 
 impl Fleet {
     async fn start(redis: &RedisServer) -> Self {
+        Self::start_with(redis, "").await
+    }
+
+    /// Hosts whose `chowk.toml` has `extra` appended.
+    async fn start_with(redis: &RedisServer, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let chain = CHAIN.replace(
             "{plugins}",
@@ -46,7 +51,7 @@ impl Fleet {
             &config,
             format!(
                 "[auth]\njwt_secret = \"flood-test-secret-0123456789abcdef0123\"\n\
-                 [plugins]\npath = \"plugins.toml\"\n[redis]\nurl = \"{}\"\n",
+                 [plugins]\npath = \"plugins.toml\"\n[redis]\nurl = \"{}\"\n{extra}",
                 redis.url()
             ),
         )
@@ -176,4 +181,46 @@ async fn a_flood_from_one_sender_trips_no_breaker_and_others_are_served() {
             );
         }
     }
+}
+
+/// 4x overload at the door: a host admitting 8 posts at a time gets 32 at once (from 32
+/// senders, so no sender's share decides): each is answered, 201 or 503 with Retry-After,
+/// never an error of another kind and never a wait for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_refused_at_the_door() {
+    let redis = RedisServer::primary();
+    let fleet = Fleet::start_with(&redis, "[limits]\nposts_in_flight = 8\n").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/rooms/lobby/messages", fleet.hosts[0].base);
+    let tokens: Vec<String> = (0..32)
+        .map(|i| fleet.token(&format!("trader{i}"), "member"))
+        .collect();
+    let (mut admitted, mut refused) = (0, 0);
+    for _ in 0..5 {
+        let posts = tokens.iter().map(|token| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"text": "Wheat 2,400 a quintal, delivery Friday"}))
+                    .send()
+                    .await
+                    .expect("answered");
+                (r.status().as_u16(), r.headers().contains_key("retry-after"))
+            }
+        });
+        for (status, retry_after) in futures::future::join_all(posts).await {
+            match status {
+                201 => admitted += 1,
+                503 => {
+                    assert!(retry_after, "a refusal says when to retry");
+                    refused += 1;
+                }
+                other => panic!("{other}: only 201 or 503 under overload"),
+            }
+        }
+    }
+    println!("4x overload (32 at once, 8 admitted at a time), 5 rounds: {admitted} admitted, {refused} refused");
+    assert!(admitted >= 8, "{admitted} admitted");
 }

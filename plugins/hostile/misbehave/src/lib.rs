@@ -2,12 +2,14 @@
 //! containment can be tested with a real component. `on_init` / `on_check` take one of
 //! `ok`, `loop`, `memory`, `recurse`, `panic`, `read_file`, `env`; `on_check` also
 //! `remember` (report the previous message's room and text it kept in guest memory),
-//! `rewrite_empty` and `rewrite_long` (rewrites no post could be); `when_text` limits the
-//! misbehaviour of `check` to messages containing that text.
+//! `rewrite_empty` and `rewrite_long` (rewrites no post could be), and `echo_verdict` (the
+//! message text spells the verdict, for fuzzing the host's side of the verdict: see
+//! [`verdict_of`]); `when_text` limits the misbehaviour of `check` to messages containing that
+//! text.
 
 use std::cell::RefCell;
 
-use chowk_sdk::{export_plugin, Hit, Host, Message, Plugin, Rewrite, Verdict};
+use chowk_sdk::{export_plugin, Hit, Host, Message, Plugin, Reject, Rewrite, Verdict};
 use serde::Deserialize;
 
 /// Fixture configuration.
@@ -33,6 +35,7 @@ enum Behaviour {
     Remember,
     RewriteEmpty,
     RewriteLong,
+    EchoVerdict,
 }
 
 /// The fixture, and what it remembers of the last message it saw.
@@ -65,7 +68,10 @@ fn act(b: Behaviour) -> String {
             Err(e) => format!("no environment: {e}"),
         },
         // Answered in `check`, which has the message.
-        Behaviour::Remember | Behaviour::RewriteEmpty | Behaviour::RewriteLong => String::new(),
+        Behaviour::Remember
+        | Behaviour::RewriteEmpty
+        | Behaviour::RewriteLong
+        | Behaviour::EchoVerdict => String::new(),
     }
 }
 
@@ -111,6 +117,7 @@ impl Plugin for Misbehave {
             }
             Behaviour::RewriteEmpty => return rewrite("\u{200B}".into()),
             Behaviour::RewriteLong => return rewrite("a".repeat(60_000)),
+            Behaviour::EchoVerdict => return verdict_of(&message.text),
             other => act(other),
         };
         if detail.is_empty() {
@@ -118,6 +125,46 @@ impl Plugin for Misbehave {
         } else {
             Verdict::Score(vec![Hit::new("misbehave", 0.0, detail)])
         }
+    }
+}
+
+/// The verdict a text spells: its first character picks the kind, the rest (split at `|`) the
+/// fields. `s` score: rule, points (any `f64` Rust parses: `NaN`, `inf`, `1e308`), detail,
+/// repeated; `w` rewrite: the new text; `r` reject: code, reason, retry-after ms; else allow.
+/// Repetitions: `*N` after the kind repeats the hits N times (up to 1,000).
+pub fn verdict_of(text: &str) -> Verdict {
+    let mut chars = text.chars();
+    let kind = chars.next();
+    let rest = chars.as_str();
+    let (times, rest) = match rest.strip_prefix('*').and_then(|r| r.split_once(' ')) {
+        Some((n, r)) => (n.parse::<usize>().unwrap_or(1).min(1_000), r),
+        None => (1, rest),
+    };
+    let fields: Vec<&str> = rest.split('|').collect();
+    let field = |i: usize| fields.get(i).copied().unwrap_or_default().to_owned();
+    match kind {
+        Some('s') => {
+            let hits: Vec<Hit> = fields
+                .chunks(3)
+                .map(|c| {
+                    let points = c.get(1).and_then(|p| p.parse::<f64>().ok()).unwrap_or(1.0);
+                    Hit::new(c[0], points, c.get(2).copied().unwrap_or_default())
+                })
+                .collect();
+            let hits = (0..times).flat_map(|_| hits.clone()).collect();
+            Verdict::Score(hits)
+        }
+        Some('w') => Verdict::Rewrite(Rewrite {
+            text: rest.repeat(times),
+            rule: "echo".into(),
+            detail: String::new(),
+        }),
+        Some('r') => Verdict::Reject(Reject {
+            code: field(0),
+            reason: field(1),
+            retry_after_ms: fields.get(2).and_then(|r| r.parse().ok()),
+        }),
+        _ => Verdict::Allow,
     }
 }
 
