@@ -41,8 +41,9 @@ pub fn check(root: &Path) -> Result<()> {
         let mut cmd = Command::new("cargo");
         cmd.args(["deny", "--manifest-path"])
             .arg(root.join(manifest))
-            .args(["check", "--config"])
+            .arg("--config")
             .arg(&config)
+            .arg("check")
             .args(checks);
         cmd
     };

@@ -1,6 +1,6 @@
 //! The per-plugin circuit breaker: a plugin that fails `failures` times within `window_ms` is
-//! disabled for `cooldown_ms`; the first message after the cooldown probes it, and one more
-//! failure disables it again at once.
+//! disabled for `cooldown_ms`; the first message after the cooldown probes it (the others
+//! still skip it until the probe answers), and one more failure disables it again at once.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -37,7 +37,8 @@ pub struct Breaker {
 struct Inner {
     failures: VecDeque<u64>,
     open_until: Option<u64>,
-    probing: bool,
+    /// When the probe under way started.
+    probing: Option<u64>,
     trips: u64,
     last_error: Option<String>,
 }
@@ -58,11 +59,20 @@ impl Breaker {
     /// `Err(until)` while the plugin is disabled; `Ok` when a call may go ahead.
     pub fn admit(&self, now: u64) -> Result<(), u64> {
         let mut inner = self.lock();
+        if let Some(since) = inner.probing {
+            // One probe at a time; one that never answered (its caller gone) is replaced.
+            let until = since + self.spec.cooldown_ms;
+            if now < until {
+                return Err(until);
+            }
+            inner.probing = Some(now);
+            return Ok(());
+        }
         match inner.open_until {
             Some(until) if now < until => Err(until),
             Some(_) => {
                 inner.open_until = None;
-                inner.probing = true;
+                inner.probing = Some(now);
                 Ok(())
             }
             None => Ok(()),
@@ -72,8 +82,7 @@ impl Breaker {
     /// Record a successful call.
     pub fn success(&self) {
         let mut inner = self.lock();
-        if inner.probing {
-            inner.probing = false;
+        if inner.probing.take().is_some() {
             inner.failures.clear();
         }
     }
@@ -91,10 +100,10 @@ impl Breaker {
             inner.failures.pop_front();
         }
         inner.failures.push_back(now);
-        let trip = inner.probing || inner.failures.len() >= self.spec.failures as usize;
+        let trip = inner.probing.is_some() || inner.failures.len() >= self.spec.failures as usize;
         if trip {
             inner.open_until = Some(now + self.spec.cooldown_ms);
-            inner.probing = false;
+            inner.probing = None;
             inner.failures.clear();
             inner.trips += 1;
         }
@@ -157,5 +166,30 @@ mod tests {
         b.success();
         assert!(!b.failure(12_001, "x"), "closed again after a good probe");
         assert_eq!(b.status(12_001).trips, 2);
+    }
+
+    #[test]
+    fn a_half_open_breaker_lets_one_probe_through() {
+        let b = breaker();
+        for t in 0..3 {
+            b.failure(t, "x");
+        }
+        assert!(b.admit(6_000).is_ok(), "the probe");
+        assert_eq!(
+            b.admit(6_001),
+            Err(11_000),
+            "the others wait for its answer"
+        );
+        b.success();
+        assert!(b.admit(6_002).is_ok(), "closed after a good probe");
+        for t in 7_000..7_003 {
+            b.failure(t, "x");
+        }
+        assert!(b.admit(13_000).is_ok(), "a probe");
+        assert!(b.admit(17_999).is_err());
+        assert!(
+            b.admit(18_000).is_ok(),
+            "a probe that never answered is replaced"
+        );
     }
 }
