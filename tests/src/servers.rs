@@ -503,6 +503,24 @@ pub struct NatsServer {
     config: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
+/// Write `plugins.toml` (the `chain` text, `{plugins}` replaced by the components' folder) and
+/// `chowk.toml` (a token secret, that chain, `[redis]` with `redis` as its body, then `extra`)
+/// into `dir`; the path of `chowk.toml`, for [`ChowkProcess::serve`] and [`chowk_token`].
+pub fn write_host_config(dir: &Path, chain: &str, redis: &str, extra: &str) -> PathBuf {
+    let chain = chain.replace("{plugins}", &crate::plugins_dir().display().to_string());
+    std::fs::write(dir.join("plugins.toml"), chain).expect("write plugins.toml");
+    let config = dir.join("chowk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\njwt_secret = \"host-test-secret-0123456789abcdef01234\"\n\
+             [plugins]\npath = \"plugins.toml\"\n[redis]\n{redis}\n{extra}"
+        ),
+    )
+    .expect("write chowk.toml");
+    config
+}
+
 /// The shipped NATS config: accounts and per-subject permissions (`examples/nats-server.conf`).
 pub fn shipped_nats_config() -> PathBuf {
     crate::repo_root().join("examples/nats-server.conf")
@@ -511,24 +529,20 @@ pub fn shipped_nats_config() -> PathBuf {
 impl NatsServer {
     /// Start a server and wait until it accepts connections.
     pub fn start() -> Self {
-        require_binary("nats-server", "nats-server");
-        let dir = tempfile::Builder::new()
-            .prefix("chowk-nats-")
-            .tempdir()
-            .expect("temp dir");
-        let mut server = NatsServer {
-            port: free_port(),
-            dir,
-            process: Process::default(),
-            config: None,
-        };
-        server.spawn();
-        server
+        Self::launch(None)
     }
 
     /// Start a server running the config file `config` (its port replaced by a free one), with
     /// `env` in its environment, and wait until it accepts connections.
     pub fn with_config(config: &Path, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::launch(Some((config.to_owned(), env)))
+    }
+
+    fn launch(config: Option<(PathBuf, Vec<(String, String)>)>) -> Self {
         require_binary("nats-server", "nats-server");
         let dir = tempfile::Builder::new()
             .prefix("chowk-nats-")
@@ -538,12 +552,7 @@ impl NatsServer {
             port: free_port(),
             dir,
             process: Process::default(),
-            config: Some((
-                config.to_owned(),
-                env.iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            )),
+            config,
         };
         server.spawn();
         server

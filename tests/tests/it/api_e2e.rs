@@ -84,6 +84,19 @@ impl Client {
         body
     }
 
+    /// Create the open room `lobby` as `admin`.
+    async fn create_lobby(&self, admin: &str) {
+        let (status, _) = self
+            .send(
+                reqwest::Method::POST,
+                "/v1/rooms",
+                Some(admin),
+                Some(json!({"id": "lobby", "name": "Lobby"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
     /// Open the room's event stream.
     async fn events(&self, room: &str, token: &str) -> Sse {
         let response = self
@@ -488,15 +501,7 @@ async fn a_message_posted_on_one_host_streams_from_another() {
     let (ca, cb) = (Client::new(&a), Client::new(&b));
     let admin = a.token("root", Role::Admin);
     let asha = a.token("asha", Role::Member);
-    let (status, _) = ca
-        .send(
-            reqwest::Method::POST,
-            "/v1/rooms",
-            Some(&admin),
-            Some(json!({"id": "lobby", "name": "Lobby"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    ca.create_lobby(&admin).await;
     let mut on_b = cb.events("lobby", &asha).await;
     // The live feed of B subscribes to NATS at start; wait until B's stream is attached.
     let mut sent = Vec::new();
@@ -524,15 +529,7 @@ async fn forged_publications_never_reach_live_streams() {
     let ca = Client::new(&a);
     let admin = a.token("root", Role::Admin);
     let asha = a.token("asha", Role::Member);
-    let (status, _) = ca
-        .send(
-            reqwest::Method::POST,
-            "/v1/rooms",
-            Some(&admin),
-            Some(json!({"id": "lobby", "name": "Lobby"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    ca.create_lobby(&admin).await;
     let mut stream = ca.events("lobby", &asha).await;
 
     let forger = async_nats::connect(nats.url()).await.expect("connect");

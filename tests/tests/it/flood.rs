@@ -3,7 +3,7 @@
 //! sender opens, on one host or both (never more than the limit); a flood from one sender
 //! trips no plugin's breaker, and the other members are served throughout.
 
-use chowk_tests::servers::{chowk_token, ChowkProcess, RedisServer};
+use chowk_tests::servers::{chowk_token, write_host_config, ChowkProcess, RedisServer};
 use serde_json::{json, Value};
 
 /// A rate limit of 5 messages per sender per minute (and keyword-filter failing closed, as in
@@ -41,21 +41,12 @@ impl Fleet {
     /// Hosts whose `chowk.toml` has `extra` appended.
     async fn start_with(redis: &RedisServer, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let chain = CHAIN.replace(
-            "{plugins}",
-            &chowk_tests::plugins_dir().display().to_string(),
+        let config = write_host_config(
+            dir.path(),
+            CHAIN,
+            &format!("url = \"{}\"", redis.url()),
+            extra,
         );
-        std::fs::write(dir.path().join("plugins.toml"), chain).expect("write plugins.toml");
-        let config = dir.path().join("chowk.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[auth]\njwt_secret = \"flood-test-secret-0123456789abcdef0123\"\n\
-                 [plugins]\npath = \"plugins.toml\"\n[redis]\nurl = \"{}\"\n{extra}",
-                redis.url()
-            ),
-        )
-        .expect("write chowk.toml");
         let hosts = [ChowkProcess::serve(&config), ChowkProcess::serve(&config)];
         let fleet = Fleet {
             hosts,

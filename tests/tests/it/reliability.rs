@@ -19,12 +19,11 @@ use chowk_tests::checker::{
 };
 use chowk_tests::fault::FaultProxy;
 use chowk_tests::servers::{
-    chowk_token, wait_until, ChowkProcess, HaProxy, NatsServer, RedisServer, SentinelCluster,
-    MASTER_NAME, QUICK_DOWN_AFTER,
+    chowk_token, wait_until, write_host_config, ChowkProcess, HaProxy, NatsServer, RedisServer,
+    SentinelCluster, MASTER_NAME, QUICK_DOWN_AFTER,
 };
 use tokio::task::block_in_place;
 
-const SECRET: &str = "reliability-secret-0123456789abcdef012345";
 const ROOMS: [&str; 3] = ["mandi", "kirana", "textiles"];
 /// Acknowledgements to wait for between faults.
 const PROGRESS: usize = 20;
@@ -48,25 +47,13 @@ fn faults(short: usize, long: usize) -> usize {
 /// is `spam-rules` alone, which flags the writers' prize texts for the moderators (the
 /// scenarios are about the post path, not verdicts; every host compiles its chain at start).
 fn write_config(dir: &Path, redis: &str, nats: &str, jetstream: bool) -> PathBuf {
-    std::fs::write(
-        dir.join("plugins.toml"),
-        format!(
-            "version = 1\n[chain]\nflag_at = 3.5\nreject_at = 8.0\n\
-             [[plugins]]\nname = \"spam-rules\"\npath = \"{}\"\n",
-            chowk_tests::plugins_dir().join("spam-rules.wasm").display(),
-        ),
+    write_host_config(
+        dir,
+        "version = 1\n[chain]\nflag_at = 3.5\nreject_at = 8.0\n\
+         [[plugins]]\nname = \"spam-rules\"\npath = \"{plugins}/spam-rules.wasm\"\n",
+        redis,
+        &format!("[nats]\nurl = \"{nats}\"\njetstream = {jetstream}\nflush_timeout_ms = 500\n"),
     )
-    .expect("write plugins.toml");
-    let path = dir.join("chowk.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[auth]\njwt_secret = \"{SECRET}\"\n[plugins]\npath = \"plugins.toml\"\n\
-             [redis]\n{redis}\n[nats]\nurl = \"{nats}\"\njetstream = {jetstream}\nflush_timeout_ms = 500\n"
-        ),
-    )
-    .expect("write chowk.toml");
-    path
 }
 
 /// `[redis]` for the store behind `url` or Sentinel, with `min_replica_acks = 1`.

@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use chowk_tests::servers::{chowk_token, require_tool, ChowkProcess, RedisServer};
+use chowk_tests::servers::{
+    chowk_token, require_tool, write_host_config, ChowkProcess, RedisServer,
+};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,24 +17,12 @@ async fn the_api_answers_as_its_openapi_document_says() {
     );
     let redis = RedisServer::primary();
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("plugins.toml"),
-        format!(
-            "version = 1\n[[plugins]]\nname = \"spam-rules\"\npath = \"{}\"\n",
-            chowk_tests::plugins_dir().join("spam-rules.wasm").display()
-        ),
-    )
-    .expect("write plugins.toml");
-    let config = dir.path().join("chowk.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[auth]\njwt_secret = \"schema-test-secret-0123456789abcdef0123\"\n\
-             [plugins]\npath = \"plugins.toml\"\n[redis]\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    )
-    .expect("write chowk.toml");
+    let config = write_host_config(
+        dir.path(),
+        "version = 1\n[[plugins]]\nname = \"spam-rules\"\npath = \"{plugins}/spam-rules.wasm\"\n",
+        &format!("url = \"{}\"", redis.url()),
+        "",
+    );
     let host = ChowkProcess::serve(&config);
     let admin = chowk_token(&config, "root", "admin");
     let r = reqwest::Client::new()
