@@ -95,6 +95,11 @@ pub fn text_problem(text: &str, max_chars: usize) -> Option<String> {
     if let Some(c) = forbidden_char(text) {
         return Some(forbidden_message(c));
     }
+    length_problem(text, max_chars)
+}
+
+/// "at most N characters" when `text` is longer than `max_chars`.
+pub fn length_problem(text: &str, max_chars: usize) -> Option<String> {
     let chars = text.chars().count();
     (chars > max_chars).then(|| format!("at most {max_chars} characters, got {chars}"))
 }

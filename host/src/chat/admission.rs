@@ -5,14 +5,13 @@
 //! cannot fill the host, nor make the plugins' state calls queue until they time out.
 //!
 //! Of the admitted posts, only as many run the chain at once as the machine has cores (the
-//! others wait their turn): plugin deadlines are wall-clock time, and a plugin sharing a core
-//! with thirty others would overrun its deadline through no fault of its own and count
-//! against its breaker.
+//! others wait their turn): more would only share the cores, so every chain would take longer
+//! and hold its plugin instances and blocking threads for longer.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::ChatError;
 use crate::ids::UserId;
@@ -20,7 +19,7 @@ use crate::ids::UserId;
 /// The host's post slots and each sender's share.
 #[derive(Debug)]
 pub struct Admission {
-    slots: Arc<Semaphore>,
+    slots: Semaphore,
     chains: Semaphore,
     per_sender: usize,
     senders: Mutex<HashMap<UserId, usize>>,
@@ -31,7 +30,7 @@ pub struct Admission {
 pub struct Admitted<'a> {
     admission: &'a Admission,
     sender: UserId,
-    _slot: OwnedSemaphorePermit,
+    _slot: SemaphorePermit<'a>,
 }
 
 impl Admission {
@@ -39,7 +38,7 @@ impl Admission {
     pub fn new(posts: usize, per_sender: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Admission {
-            slots: Arc::new(Semaphore::new(posts.max(1))),
+            slots: Semaphore::new(posts.max(1)),
             chains: Semaphore::new(cores),
             per_sender: per_sender.max(1),
             senders: Mutex::default(),
@@ -60,13 +59,12 @@ impl Admission {
             }
             *count += 1;
         }
-        let admitted = |slot| Admitted {
-            admission: self,
-            sender: sender.clone(),
-            _slot: slot,
-        };
-        match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => Ok(admitted(slot)),
+        match self.slots.try_acquire() {
+            Ok(slot) => Ok(Admitted {
+                admission: self,
+                sender: sender.clone(),
+                _slot: slot,
+            }),
             Err(_) => {
                 self.release(sender);
                 Err(ChatError::Overloaded)
@@ -75,7 +73,7 @@ impl Admission {
     }
 
     /// Wait for a turn to run the chain (as many at once as there are cores).
-    pub async fn chain_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ChatError> {
+    pub async fn chain_turn(&self) -> Result<SemaphorePermit<'_>, ChatError> {
         self.chains
             .acquire()
             .await

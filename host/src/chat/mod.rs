@@ -20,17 +20,17 @@ pub use error::{ChatError, RATE_LIMITED_RULE};
 pub use outbox::{Announcement, NoOutbox, Outbox};
 
 use crate::clock::Clock;
-
-/// Default of `[limits] posts_in_flight`.
-pub const DEFAULT_POSTS_IN_FLIGHT: usize = 64;
-/// Default of `[limits] sender_posts_in_flight`.
-pub const DEFAULT_SENDER_POSTS_IN_FLIGHT: usize = 4;
 use crate::ids::{ClientId, RoomId, UserId};
 use crate::metrics::Metrics;
 use crate::plugins::{Action, Chain, Decision, Message, Rejection};
 use crate::store::{
     Decision as Moderation, NewMessage, Profile, ProfilePatch, Store, StoredAction, StoredMessage,
 };
+
+/// Default of `[limits] posts_in_flight`.
+pub const DEFAULT_POSTS_IN_FLIGHT: usize = 64;
+/// Default of `[limits] sender_posts_in_flight`.
+pub const DEFAULT_SENDER_POSTS_IN_FLIGHT: usize = 4;
 
 /// A stored message and whether this call stored it.
 #[derive(Debug, Clone)]
@@ -231,14 +231,13 @@ impl Chat {
     }
 
     fn check_length(&self, text: &str) -> Result<(), ChatError> {
-        let chars = text.chars().count();
-        if chars > self.max_text_chars {
-            return Err(ChatError::Invalid {
+        match crate::ids::length_problem(text, self.max_text_chars) {
+            Some(message) => Err(ChatError::Invalid {
                 field: "text",
-                message: format!("at most {} characters, got {chars}", self.max_text_chars),
-            });
+                message,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The live chain's decision, computed on the blocking pool (plugins may block on state),

@@ -2,6 +2,7 @@
 //! publications) and what moderators' tools receive ([`ModerationEvent`]).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::RuleRef;
 use crate::plugins::Decision;
@@ -35,7 +36,7 @@ pub struct MessageView {
     /// reason's detail and points and every plugin's run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub trace: Option<serde_json::Value>,
+    pub trace: Option<Value>,
 }
 
 /// The part of a stored trace a message view shows: rule references; details, points and
@@ -47,21 +48,19 @@ struct StoredReasons {
 }
 
 impl MessageView {
-    /// The view a moderator gets: with the whole decision trace.
+    /// The view a moderator gets: with the whole decision trace (parsed once, the reasons
+    /// taken from it).
     pub fn for_moderator(m: &StoredMessage) -> Self {
-        MessageView {
-            trace: serde_json::from_str(&m.trace).ok(),
-            ..MessageView::from(m)
-        }
-    }
-}
-
-impl From<&StoredMessage> for MessageView {
-    /// The view every reader gets (and NATS subscribers, and live streams).
-    fn from(m: &StoredMessage) -> Self {
-        let reasons = serde_json::from_str::<StoredReasons>(&m.trace)
+        let trace: Option<Value> = serde_json::from_str(&m.trace).ok();
+        let reasons = trace
+            .as_ref()
+            .and_then(|t| StoredReasons::deserialize(t).ok())
             .map(|t| t.reasons)
             .unwrap_or_default();
+        MessageView::with(m, reasons, trace)
+    }
+
+    fn with(m: &StoredMessage, reasons: Vec<RuleRef>, trace: Option<Value>) -> Self {
         MessageView {
             id: m.id.clone(),
             room: m.room.to_string(),
@@ -73,8 +72,18 @@ impl From<&StoredMessage> for MessageView {
             reasons,
             generation: m.generation,
             pending: m.pending,
-            trace: None,
+            trace,
         }
+    }
+}
+
+impl From<&StoredMessage> for MessageView {
+    /// The view every reader gets (and NATS subscribers, and live streams).
+    fn from(m: &StoredMessage) -> Self {
+        let reasons = serde_json::from_str::<StoredReasons>(&m.trace)
+            .map(|t| t.reasons)
+            .unwrap_or_default();
+        MessageView::with(m, reasons, None)
     }
 }
 

@@ -122,8 +122,7 @@ impl PluginEngine {
 
     /// Epoch ticks for a deadline in ms (at least one).
     pub fn ticks_for(&self, ms: u64) -> u64 {
-        let tick = self.options.epoch_tick.as_millis().max(1) as u64;
-        ms.div_ceil(tick).max(1)
+        ticks(Duration::from_millis(ms), self.options.epoch_tick)
     }
 
     /// Compile a component, or return the cached one with the same content hash.
@@ -179,4 +178,12 @@ impl Drop for PluginEngine {
             let _ = t.join();
         }
     }
+}
+
+/// Epoch ticks of `tick` covering `d` (at least one).
+pub(super) fn ticks(d: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    u64::try_from(d.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

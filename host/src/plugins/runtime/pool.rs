@@ -9,7 +9,7 @@ use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{wit, Assets, CallClock, PluginCtx};
-use super::engine::PluginEngine;
+use super::engine::{ticks, PluginEngine};
 use super::failure::PluginFailure;
 use super::limits::MemoryLimiter;
 use crate::clock::Clock;
@@ -256,14 +256,6 @@ impl LoadedPlugin {
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// Epoch ticks covering `d` (at least one).
-fn ticks(d: Duration, tick: Duration) -> u64 {
-    let tick = tick.as_nanos().max(1);
-    u64::try_from(d.as_nanos().div_ceil(tick))
-        .unwrap_or(u64::MAX)
-        .max(1)
 }
 
 /// Refuse answers that would burden the rest of the system.
