@@ -136,6 +136,11 @@ impl Server {
             }
             Err(e) => return Err(e),
         };
+        // Connections and scripts before the first request; a store that does not answer yet
+        // is reported by `/readyz`, not a reason not to start.
+        if let Err(e) = store.warm().await {
+            tracing::warn!(error = %e, "could not warm the store's connections");
+        }
         let state: Arc<dyn PluginState> = match &*store {
             Store::Redis(redis) => Arc::new(redis.plugin_state(tokio::runtime::Handle::current())),
             Store::Memory(_) => Arc::new(MemoryState::new(clock.clone())),

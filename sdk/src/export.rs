@@ -6,8 +6,8 @@
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "chowk:plugin/filter@0.2.0",
-        // 0.2.0 uses 0.1.0's interfaces: generate those too.
+        world: "chowk:plugin/filter@0.3.0",
+        // 0.3.0 uses the interfaces of 0.1.0 and 0.2.0: generate those too.
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_filter",
@@ -27,7 +27,8 @@ pub mod __rt {
     #[cfg(target_arch = "wasm32")]
     mod wasm {
         use super::super::wit::chowk::plugin0_1_0::{clock, kv, log, types as w};
-        use crate::{Host, HostApi, Level, Message, Plugin, StateError, Verdict};
+        use super::super::wit::chowk::plugin0_3_0::kv_batch as b;
+        use crate::{Host, HostApi, Level, Message, Op, Outcome, Plugin, StateError, Verdict};
 
         /// The host as seen from inside a component: every call goes through the WIT imports.
         struct WasmHost;
@@ -51,6 +52,33 @@ pub mod __rt {
                 ttl_ms: Option<u64>,
             ) -> Result<i64, StateError> {
                 kv::incr(key, delta, ttl_ms).map_err(StateError)
+            }
+            fn kv_batch(&self, ops: &[Op]) -> Result<Vec<Outcome>, StateError> {
+                let ops: Vec<b::Op> = ops
+                    .iter()
+                    .map(|op| match op {
+                        Op::Get(key) => b::Op::Get(key.clone()),
+                        Op::Set { key, value, ttl_ms } => b::Op::Set(b::SetOp {
+                            key: key.clone(),
+                            value: value.clone(),
+                            ttl_ms: *ttl_ms,
+                        }),
+                        Op::Incr { key, delta, ttl_ms } => b::Op::Incr(b::IncrOp {
+                            key: key.clone(),
+                            delta: *delta,
+                            ttl_ms: *ttl_ms,
+                        }),
+                    })
+                    .collect();
+                let outcomes = b::run(&ops).map_err(StateError)?;
+                Ok(outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        b::Outcome::Value(v) => Outcome::Value(v),
+                        b::Outcome::Done => Outcome::Done,
+                        b::Outcome::Count(n) => Outcome::Count(n),
+                    })
+                    .collect())
             }
             fn log(&self, level: Level, message: &str) {
                 let level = match level {

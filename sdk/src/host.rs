@@ -29,6 +29,61 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
+/// One operation of a state batch ([`Host::batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Read a key.
+    Get(String),
+    /// Write a key, expiring after `ttl_ms` if given.
+    Set {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// Expiry, from now.
+        ttl_ms: Option<u64>,
+    },
+    /// Add `delta` to an integer key (missing: 0); `ttl_ms` applies when this creates it.
+    Incr {
+        /// Key.
+        key: String,
+        /// Amount added (may be negative).
+        delta: i64,
+        /// Expiry of a key this creates.
+        ttl_ms: Option<u64>,
+    },
+}
+
+/// What one operation of a batch returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A `Get`: the value, `None` if missing or expired.
+    Value(Option<String>),
+    /// A `Set`.
+    Done,
+    /// An `Incr`: the new value.
+    Count(i64),
+}
+
+impl Outcome {
+    /// The value of a `Get`.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            Outcome::Value(v) => v.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The number of an `Incr`, or of a `Get` whose value is an integer (0 otherwise).
+    pub fn count(&self) -> i64 {
+        match self {
+            Outcome::Count(n) => *n,
+            Outcome::Value(Some(v)) => v.parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
 /// What a host provides. Implemented by the wasm bindings inside a component and by
 /// [`crate::testing::TestHost`] natively; plugins use it through [`Host`].
 pub trait HostApi {
@@ -39,6 +94,8 @@ pub trait HostApi {
     /// Atomically add `delta` to an integer key and return the new value; `ttl_ms` applies when
     /// the key is created.
     fn kv_incr(&self, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, StateError>;
+    /// Run `ops` in order, atomically, in one round trip to the store (contract 0.3.0).
+    fn kv_batch(&self, ops: &[Op]) -> Result<Vec<Outcome>, StateError>;
     /// Write a log line.
     fn log(&self, level: Level, message: &str);
     /// Milliseconds since the Unix epoch.
@@ -75,6 +132,16 @@ impl<'a> Host<'a> {
     /// Atomically add `delta` to an integer key; `ttl_ms` applies when the key is created.
     pub fn incr(&self, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, StateError> {
         self.api.kv_incr(key, delta, ttl_ms)
+    }
+
+    /// Run several state operations in one round trip to the store, in order and atomically
+    /// (no other call runs between them): one [`Outcome`] per [`Op`]. Where each `get`, `set`
+    /// or `incr` costs a round trip, a batch costs one; on error none of them took effect.
+    pub fn batch(&self, ops: &[Op]) -> Result<Vec<Outcome>, StateError> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.api.kv_batch(ops)
     }
 
     /// Milliseconds since the Unix epoch, from the host's clock.

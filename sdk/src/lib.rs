@@ -39,7 +39,7 @@ pub mod testing;
 pub mod text;
 mod types;
 
-pub use host::{Host, HostApi, Level, StateError};
+pub use host::{Host, HostApi, Level, Op, Outcome, StateError};
 pub use plugin::{init_plugin, Plugin};
 pub use types::{Hit, Message, Reject, Rewrite, Verdict};
 

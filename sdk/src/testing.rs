@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use crate::{init_plugin, Host, HostApi, Level, Message, Plugin, StateError, Verdict};
+use crate::{init_plugin, Host, HostApi, Level, Message, Op, Outcome, Plugin, StateError, Verdict};
 
 /// Start time of every [`TestHost`] clock: 2023-11-14T22:13:20Z.
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -127,6 +127,28 @@ impl HostApi for TestHost {
             .borrow_mut()
             .insert(key.to_owned(), (next.to_string(), exp));
         Ok(next)
+    }
+
+    fn kv_batch(&self, ops: &[Op]) -> Result<Vec<Outcome>, StateError> {
+        self.check_available()?;
+        // All or nothing, like the host's stores.
+        let before = self.state.borrow().clone();
+        let run = ops
+            .iter()
+            .map(|op| match op {
+                Op::Get(key) => self.kv_get(key).map(Outcome::Value),
+                Op::Set { key, value, ttl_ms } => {
+                    self.kv_set(key, value, *ttl_ms).map(|()| Outcome::Done)
+                }
+                Op::Incr { key, delta, ttl_ms } => {
+                    self.kv_incr(key, *delta, *ttl_ms).map(Outcome::Count)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>();
+        if run.is_err() {
+            *self.state.borrow_mut() = before;
+        }
+        run
     }
 
     fn log(&self, level: Level, message: &str) {

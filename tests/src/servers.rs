@@ -96,6 +96,10 @@ impl Process {
         assert!(status.success(), "kill -{signal} failed");
     }
 
+    fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
@@ -300,6 +304,11 @@ impl RedisServer {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The process id, while it runs (for the load tool's CPU and memory figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     /// `redis://127.0.0.1:<port>` (`rediss://` for a TLS server).
@@ -594,6 +603,11 @@ impl NatsServer {
         });
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     /// `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
@@ -741,8 +755,23 @@ impl ChowkProcess {
         Self::start(config, args, "info", true)
     }
 
+    /// `binary serve --config <config>` (another build of `chowk`, such as the load tool's
+    /// release binary or an older commit's), logging at `warn`.
+    pub fn serve_binary(binary: &Path, config: &Path) -> Self {
+        Self::launch(binary, config, &[], "warn", false)
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     fn start(config: &Path, args: &[&str], log: &str, capture: bool) -> Self {
-        let mut child = Command::new(chowk_binary())
+        Self::launch(&chowk_binary(), config, args, log, capture)
+    }
+
+    fn launch(binary: &Path, config: &Path, args: &[&str], log: &str, capture: bool) -> Self {
+        let mut child = Command::new(binary)
             .args(args)
             .arg("serve")
             .arg("--config")

@@ -68,6 +68,15 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// The load tool (BENCHMARKS.md, "Load"): builds the plugins and the release `chowk` and
+    /// `chowk-load`, then runs it on its own Redis (primary + replica) and NATS: the bare
+    /// baseline, an empty chain and the default chain, open loop. Arguments go to the tool:
+    /// `cargo xtask load -- --knee`, `--rate 2000`, `--acks 1`, `--smoke`, `--help`.
+    Load {
+        /// Arguments of `chowk-load`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build, then run `chowk eval --corpus` on a labelled TSV corpus and print recall, ham
     /// flagged, rules by label and families (default: ../shared/corpus/sms-spam.tsv; try
     /// corpus/sme/heldout.tsv, or PATH:odd for one half).
@@ -141,6 +150,26 @@ fn main() -> Result<()> {
                 "--bench",
                 "system",
             ])
+        }
+        Command::Load { args } => {
+            packages::ensure(&["redis-server", "nats-server"])?;
+            plugins::build(&root)?;
+            shell::cargo(&[
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "chowk-host",
+                "-p",
+                "chowk-tests",
+                "--bin",
+                "chowk",
+                "--bin",
+                "chowk-load",
+            ])?;
+            shell::run(
+                std::process::Command::new(root.join("target/release/chowk-load")).args(&args),
+            )
         }
         Command::Corpus { tsv, plugins } => corpus::run(&root, &tsv, &plugins),
         Command::Fuzz { target, seconds } => {

@@ -105,15 +105,24 @@ impl Chat {
     ) -> Result<Posted, ChatError> {
         self.check_text(&text)?;
         let _admitted = self.admission.admit(sender)?;
-        let info = self.store.room(room).await?;
-        if !access::admits(&info, false, false) {
-            let (member, moderator) = self.store.roles(room, sender).await?;
-            if !access::admits(&info, member, moderator) {
-                return Err(access::not_a_member(sender, room));
-            }
+        let context = self
+            .store
+            .prepare_post(room, sender, client_id.as_ref())
+            .await?;
+        if !access::admits(&context.room, context.member, context.moderator) {
+            return Err(access::not_a_member(sender, room));
         }
-        if let Some(cid) = &client_id {
-            if let Some(message) = self.store.find_client_id(room, sender, cid).await? {
+        if let (Some(message), Some(cid)) = (context.existing, &client_id) {
+            // A retry: the original, without judging it again. With `min_replica_acks`, finding
+            // it is an acknowledgement too, so the replicas must hold it now: it is read again
+            // where the write and `WAIT` go, and a primary that does not hold it (the read
+            // above reached an old primary) means it was never acknowledged: judged anew.
+            let original = if self.store.confirms_replicas() {
+                self.store.find_client_id(room, sender, cid).await?
+            } else {
+                Some(message)
+            };
+            if let Some(message) = original {
                 return Ok(Posted {
                     message,
                     created: false,
@@ -168,12 +177,15 @@ impl Chat {
                 action,
                 score: decision.score,
                 trace: stored_trace(&decision),
+                reasons: stored_reasons(&decision),
                 generation: decision.generation,
                 client_id,
             })
             .await?;
-        if appended.created {
-            self.wake_relay(room).await;
+        match (&appended.placed, appended.created) {
+            (Some(placed), _) => self.outbox.appended(&appended.message, placed),
+            (None, true) => self.wake_relay(room),
+            (None, false) => {}
         }
         Ok(Posted {
             message: appended.message,
@@ -198,7 +210,7 @@ impl Chat {
         decision: Moderation,
     ) -> Result<(), ChatError> {
         self.store.moderate(room, id, decision).await?;
-        self.wake_relay(room).await;
+        self.wake_relay(room);
         Ok(())
     }
 
@@ -250,12 +262,9 @@ impl Chat {
             .map_err(|e| ChatError::Chain(e.to_string()))
     }
 
-    /// Tell the relay `room` has something new (a message, or an approval): mark it in the
-    /// store (other hosts' relays and the periodic scan see the mark), then wake this host's.
-    async fn wake_relay(&self, room: &RoomId) {
-        if let Err(e) = self.store.mark_dirty(room).await {
-            tracing::warn!(error = %e, %room, "could not mark the room for the relay; its periodic scan will");
-        }
+    /// Tell this host's relay `room` has something new (a message, or an approval). The store
+    /// marked the room in the same step as the write, for every host's relay to see.
+    fn wake_relay(&self, room: &RoomId) {
         self.outbox.wake(room);
     }
 }
@@ -264,4 +273,9 @@ impl Chat {
 /// the runs; message views show the reasons).
 pub fn stored_trace(d: &Decision) -> String {
     serde_json::json!({"reasons": d.reasons, "trace": d.trace}).to_string()
+}
+
+/// The reasons alone, in the same shape: what a message's own record keeps.
+pub fn stored_reasons(d: &Decision) -> String {
+    serde_json::json!({ "reasons": d.reasons }).to_string()
 }

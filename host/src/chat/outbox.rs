@@ -6,7 +6,7 @@
 
 use crate::ids::{RoomId, UserId};
 use crate::plugins::Decision;
-use crate::store::Profile;
+use crate::store::{Placement, Profile, StoredMessage};
 
 /// Something subscribers are told that is not a stored message.
 #[derive(Debug, Clone)]
@@ -36,6 +36,12 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// `room` has a write the relay must publish (a stored message, an approval). The room is
     /// already marked in the store, so a lost wake-up only delays it until the relay's poll.
     fn wake(&self, room: &RoomId);
+    /// `message` was just stored at `placed`: the relay may publish it from memory. By default
+    /// a [`Outbox::wake`] of its room.
+    fn appended(&self, message: &StoredMessage, placed: &Placement) {
+        let _ = placed;
+        self.wake(&message.room);
+    }
 
     /// Tell subscribers, best effort: an announcement may be dropped when the bus is down or
     /// slow (the store is the record; profiles are always readable over HTTP).

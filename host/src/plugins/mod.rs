@@ -21,4 +21,4 @@ pub use chain::{Chain, ChainContext, LoadError, Message};
 pub use decision::{Action, Decision, PluginRun, Reason, Rejection, RunOutcome};
 pub use manifest::{Manifest, ManifestError};
 pub use runtime::{ContractError, EngineOptions, PluginEngine, PluginFailure};
-pub use state::{MemoryState, PluginState, StateError};
+pub use state::{MemoryState, PluginState, StateError, StateOp, StateOutcome};

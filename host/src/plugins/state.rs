@@ -26,6 +26,72 @@ pub enum StateError {
     Unavailable(String),
 }
 
+/// One operation of a batch ([`PluginState::batch`], the WIT `kv-batch` import).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateOp {
+    /// Read a key.
+    Get(String),
+    /// Write a key, expiring after `ttl_ms` if given.
+    Set {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// Expiry.
+        ttl_ms: Option<u64>,
+    },
+    /// Add `delta`; `ttl_ms` applies when this creates the key.
+    Incr {
+        /// Key.
+        key: String,
+        /// Amount.
+        delta: i64,
+        /// Expiry of a created key.
+        ttl_ms: Option<u64>,
+    },
+}
+
+impl StateOp {
+    /// The key it touches.
+    pub fn key(&self) -> &str {
+        match self {
+            StateOp::Get(key) | StateOp::Set { key, .. } | StateOp::Incr { key, .. } => key,
+        }
+    }
+
+    fn check_sizes(&self) -> Result<(), StateError> {
+        match self {
+            StateOp::Set { key, value, .. } => check_sizes(key, Some(value)),
+            other => check_sizes(other.key(), None),
+        }
+    }
+}
+
+/// What one operation of a batch returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateOutcome {
+    /// A `Get`'s value.
+    Value(Option<String>),
+    /// A `Set`.
+    Done,
+    /// An `Incr`'s new value.
+    Count(i64),
+}
+
+/// Longest batch a plugin may send.
+pub const MAX_BATCH_OPS: usize = 64;
+
+/// Check a batch before it reaches a store: its length and every key and value.
+pub fn check_batch(ops: &[StateOp]) -> Result<(), StateError> {
+    if ops.len() > MAX_BATCH_OPS {
+        return Err(StateError::TooLarge(format!(
+            "a batch of {} operations; the limit is {MAX_BATCH_OPS}",
+            ops.len()
+        )));
+    }
+    ops.iter().try_for_each(StateOp::check_sizes)
+}
+
 /// Namespaced key-value state with TTLs.
 pub trait PluginState: Send + Sync + std::fmt::Debug + 'static {
     /// Read `key` of namespace `ns`.
@@ -35,6 +101,9 @@ pub trait PluginState: Send + Sync + std::fmt::Debug + 'static {
     /// Atomically add `delta`; `ttl_ms` applies when the key is created.
     fn incr(&self, ns: &str, key: &str, delta: i64, ttl_ms: Option<u64>)
         -> Result<i64, StateError>;
+    /// Run `ops` on namespace `ns` in order, atomically, in one round trip: one outcome per
+    /// operation; on error none took effect.
+    fn batch(&self, ns: &str, ops: &[StateOp]) -> Result<Vec<StateOutcome>, StateError>;
 }
 
 /// Check key and value sizes before they reach a store.
@@ -168,6 +237,66 @@ impl PluginState for MemoryState {
         inner.map.insert(k, (next.to_string(), exp));
         inner.wrote(now);
         Ok(next)
+    }
+
+    fn batch(&self, ns: &str, ops: &[StateOp]) -> Result<Vec<StateOutcome>, StateError> {
+        check_batch(ops)?;
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        // All or nothing: the entries the batch touches, as they were.
+        let saved: Vec<((String, String), Option<Entry>)> = ops
+            .iter()
+            .map(|op| {
+                let k = (ns.to_owned(), op.key().to_owned());
+                let was = inner.map.get(&k).cloned();
+                (k, was)
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let k = (ns.to_owned(), op.key().to_owned());
+            let outcome = match op {
+                StateOp::Get(_) => Ok(StateOutcome::Value(
+                    inner.live(&k, now).map(|(v, _)| v.clone()),
+                )),
+                StateOp::Set { value, ttl_ms, .. } => {
+                    inner
+                        .map
+                        .insert(k, (value.clone(), ttl_ms.map(|t| now + t)));
+                    Ok(StateOutcome::Done)
+                }
+                StateOp::Incr { key, delta, ttl_ms } => match inner.live(&k, now).cloned() {
+                    Some((v, exp)) => match v.parse::<i64>() {
+                        Ok(cur) => {
+                            let next = cur.saturating_add(*delta);
+                            inner.map.insert(k, (next.to_string(), exp));
+                            Ok(StateOutcome::Count(next))
+                        }
+                        Err(_) => Err(StateError::NotAnInteger(key.clone())),
+                    },
+                    None => {
+                        inner
+                            .map
+                            .insert(k, (delta.to_string(), ttl_ms.map(|t| now + t)));
+                        Ok(StateOutcome::Count(*delta))
+                    }
+                },
+            };
+            match outcome {
+                Ok(o) => outcomes.push(o),
+                Err(e) => {
+                    for (k, was) in saved.into_iter().rev() {
+                        match was {
+                            Some(entry) => inner.map.insert(k, entry),
+                            None => inner.map.remove(&k),
+                        };
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        inner.wrote(now);
+        Ok(outcomes)
     }
 }
 

@@ -16,6 +16,7 @@ use super::RelayHandle;
 use crate::bus::subjects;
 use crate::chat::{Announcement, Outbox};
 use crate::ids::RoomId;
+use crate::store::{Placement, StoredMessage};
 use crate::wire::ModerationEvent;
 
 /// Announcements waiting for NATS before new ones are dropped.
@@ -65,8 +66,12 @@ impl RelayOutbox {
 }
 
 impl Outbox for RelayOutbox {
-    fn wake(&self, _room: &RoomId) {
-        self.wake.poke();
+    fn wake(&self, room: &RoomId) {
+        self.wake.poke_room(room);
+    }
+
+    fn appended(&self, message: &StoredMessage, placed: &Placement) {
+        self.wake.poke_appended(message, placed);
     }
 
     fn announce(&self, announcement: Announcement) {

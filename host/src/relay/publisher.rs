@@ -1,19 +1,22 @@
 //! The relay: publishes stored messages from a per-room cursor kept in the store, to NATS or,
 //! with no `[nats]`, straight into this host's [`LiveHub`] (the in-process relay).
 //!
-//! After every append the room is marked dirty and the relay is poked; it drains each dirty
-//! room from its cursor (`chowk:{room:R}:relayed`) in batches, publishes, waits for the server
-//! to confirm the batch (JetStream acks; with core NATS a request round trip after the flush,
-//! answered only once the server has read every earlier publish of the connection), and only
-//! then moves the cursor. Visible messages go to
+//! Every append (and approval) marks its room dirty in the same store step, and chat pokes
+//! this host's relay with the room. The relay drains each room from its cursor
+//! (`chowk:{room:R}:relayed`) in batches: one store read (entries after the cursor, approvals
+//! waiting), publish, wait for the server to confirm the batch (JetStream acks; with core NATS
+//! a request round trip after the flush, answered only once the server has read every earlier
+//! publish of the connection), then one commit (cursor forward, approvals taken, and the dirty
+//! mark cleared only if nothing is left). Visible messages go to
 //! `chowk.room.<room>.messages` (header `Nats-Msg-Id` = message id), flagged ones to
-//! `.moderation`, and approved ones to `.messages` when approved. Without a poke it polls the
-//! dirty set every second (other hosts' appends), and every 10 s and at start it scans every
-//! room, which covers a host that died between storing and marking.
+//! `.moderation`, and approved ones to `.messages` when approved. Every second it also reads
+//! the dirty set (other hosts' writes, rooms left after a failure or a crash), and at start it
+//! looks at every room.
 //! Delivery is at least once (to the subscribers the server has when it reads the batch, with
 //! core NATS; to the stream, with JetStream): subscribers dedupe on `Nats-Msg-Id`. While NATS is down the
 //! backlog stays in the store, not in memory.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,20 +30,101 @@ use crate::bus::{subjects, BusError, NatsConfig};
 use crate::ids::RoomId;
 use crate::live::{LiveHub, LiveMessage};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoredMessage};
+use crate::store::model::parse_id;
+use crate::store::{Placement, Store, StoredMessage};
 use crate::wire::{MessageView, ModerationEvent};
 
-/// Messages published per batch (one flush, one cursor update).
+/// Messages published per batch (one read, one flush, one commit).
 const BATCH: usize = 100;
+/// Batches one drain of a room publishes at most before it turns to other rooms (the room
+/// stays marked, so the next round comes back to it).
+const MAX_BATCHES_PER_DRAIN: usize = 50;
+
+/// Which rooms a relay round looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    /// The rooms this host wrote to.
+    Local,
+    /// The store's dirty set.
+    Dirty,
+    /// Every room.
+    Everything,
+}
 
 /// Wakes the relay after an append.
 #[derive(Debug, Clone, Default)]
-pub struct RelayHandle(Arc<Notify>);
+pub struct RelayHandle(Arc<Wake>);
+
+#[derive(Debug, Default)]
+struct Wake {
+    notify: Notify,
+    /// Set by [`RelayHandle::poke`]: read the store's dirty set.
+    dirty: std::sync::atomic::AtomicBool,
+    /// Rooms this host wrote to since the relay last looked.
+    rooms: std::sync::Mutex<HashSet<RoomId>>,
+    /// Messages this host stored since, with where they landed, by room.
+    fresh: std::sync::Mutex<HashMap<RoomId, Vec<Fresh>>>,
+}
+
+/// A message this host just stored, and where it landed.
+#[derive(Debug)]
+struct Fresh {
+    message: StoredMessage,
+    placed: Placement,
+}
 
 impl RelayHandle {
-    /// There is something new to relay.
+    /// `room` has something new to relay.
+    pub fn poke_room(&self, room: &RoomId) {
+        self.0
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(room.clone());
+        self.0.notify.notify_one();
+    }
+
+    /// `message` was stored at `placed`: the relay may publish it without reading it back.
+    pub fn poke_appended(&self, message: &StoredMessage, placed: &Placement) {
+        self.0
+            .fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(message.room.clone())
+            .or_default()
+            .push(Fresh {
+                message: message.clone(),
+                placed: placed.clone(),
+            });
+        self.poke_room(&message.room);
+    }
+
+    fn take_fresh(&self, room: &RoomId) -> Vec<Fresh> {
+        self.0
+            .fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(room)
+            .unwrap_or_default()
+    }
+
+    /// Something may be new somewhere: the relay reads the store's dirty set.
     pub fn poke(&self) {
-        self.0.notify_one();
+        self.0
+            .dirty
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.notify.notify_one();
+    }
+
+    fn take_dirty(&self) -> bool {
+        self.0
+            .dirty
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn take_rooms(&self) -> Vec<RoomId> {
+        let mut rooms = self.0.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.drain().collect()
     }
 }
 
@@ -74,7 +158,8 @@ pub struct Relay {
     wake: RelayHandle,
     metrics: Option<Metrics>,
     poll_every: Duration,
-    scan_every: Duration,
+    /// The cursor of each room as this relay last moved (or saw) it.
+    committed: std::sync::Mutex<HashMap<RoomId, String>>,
 }
 
 impl Relay {
@@ -112,7 +197,7 @@ impl Relay {
             wake: RelayHandle::default(),
             metrics: None,
             poll_every: Duration::from_secs(1),
-            scan_every: Duration::from_secs(10),
+            committed: std::sync::Mutex::default(),
         }
     }
 
@@ -151,8 +236,13 @@ impl Relay {
     /// Relay until `shutdown` resolves, then drain once more.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut last_scan: Option<Instant> = None;
         let mut stream_ready = false;
+        // Every room once at start (marks written by older versions); then the rooms this host
+        // wrote to, as it writes, and every `poll_every` the dirty set (other hosts' writes,
+        // and rooms left after a failure). Appends and approvals mark their room in the same
+        // step as the write, so no periodic scan of every room is needed.
+        let mut scope = Scope::Everything;
+        let mut last_poll = Instant::now();
         loop {
             if !stream_ready {
                 match self.ensure_stream().await {
@@ -160,24 +250,28 @@ impl Relay {
                     Err(e) => tracing::warn!(error = %e, "relay waits for JetStream"),
                 }
             }
-            let full = last_scan.is_none_or(|t| t.elapsed() >= self.scan_every);
-            let pause = match self.drain(full).await {
+            if self.wake.take_dirty() || last_poll.elapsed() >= self.poll_every {
+                scope = scope.max(Scope::Dirty);
+            }
+            if scope >= Scope::Dirty {
+                last_poll = Instant::now();
+            }
+            let pause = match self.drain_scope(scope).await {
                 Ok(_) => {
-                    if full {
-                        last_scan = Some(Instant::now());
-                    }
-                    self.poll_every
+                    scope = Scope::Local;
+                    self.poll_every.saturating_sub(last_poll.elapsed())
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "relay could not publish; retrying");
                     if let Some(m) = &self.metrics {
                         m.relay_errors.inc();
                     }
+                    scope = scope.max(Scope::Dirty);
                     Duration::from_millis(250)
                 }
             };
             tokio::select! {
-                _ = self.wake.0.notified() => {}
+                _ = self.wake.0.notify.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
                 _ = &mut shutdown => {
                     if let Err(e) = self.drain(false).await {
@@ -189,35 +283,54 @@ impl Relay {
         }
     }
 
+    async fn drain_scope(&self, scope: Scope) -> Result<usize, RelayError> {
+        let mut rooms = match scope {
+            Scope::Local => Vec::new(),
+            Scope::Dirty => self.store.dirty_rooms().await?,
+            Scope::Everything => self.all_rooms().await?,
+        };
+        for room in self.wake.take_rooms() {
+            if !rooms.contains(&room) {
+                rooms.push(room);
+            }
+        }
+        self.drain_rooms(rooms, scope == Scope::Dirty).await
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<RoomId>, RelayError> {
+        Ok(self
+            .store
+            .rooms()
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    }
+
     /// Publish everything not yet relayed in the dirty rooms (every room with `full_scan`).
     /// Returns how many messages were published.
     pub async fn drain(&self, full_scan: bool) -> Result<usize, RelayError> {
         let rooms: Vec<RoomId> = if full_scan {
-            self.store
-                .rooms()
-                .await?
-                .into_iter()
-                .map(|r| r.id)
-                .collect()
+            self.all_rooms().await?
         } else {
             self.store.dirty_rooms().await?
         };
-        // The backlog gauge follows the dirty set this round read (a full scan lists every
-        // room, dirty or not, so it leaves the gauge alone): what is left when it stops.
+        self.drain_rooms(rooms, !full_scan).await
+    }
+
+    /// Drain `rooms`; with `gauge`, the backlog gauge follows them (a full scan lists every
+    /// room, dirty or not, so it leaves the gauge alone): what is left when it stops.
+    async fn drain_rooms(&self, rooms: Vec<RoomId>, gauge: bool) -> Result<usize, RelayError> {
         let backlog = |left: usize| {
-            if let (Some(m), false) = (&self.metrics, full_scan) {
+            if let (Some(m), true) = (&self.metrics, gauge) {
                 m.relay_backlog_rooms.set(left as i64);
             }
         };
         let total = rooms.len();
         let mut published = 0;
         for (i, room) in rooms.into_iter().enumerate() {
-            // Unmark first: an append that lands while we drain marks the room again.
-            if let Err(e) = self.store.clear_dirty(&room).await {
-                backlog(total - i);
-                return Err(e.into());
-            }
-            match self.drain_room(&room).await {
+            let fresh = self.wake.take_fresh(&room);
+            match self.drain_fresh_then_room(&room, fresh).await {
                 Ok(n) => {
                     published += n;
                     if let Some(m) = &self.metrics {
@@ -225,7 +338,7 @@ impl Relay {
                     }
                 }
                 Err(e) => {
-                    let _ = self.store.mark_dirty(&room).await;
+                    // The room keeps its mark in the store: the next poll retries it.
                     backlog(total - i);
                     return Err(e);
                 }
@@ -235,39 +348,90 @@ impl Relay {
         Ok(published)
     }
 
-    async fn drain_room(&self, room: &RoomId) -> Result<usize, RelayError> {
-        let mut published = 0;
-        loop {
-            let cursor = self.store.relay_cursor(room).await?;
-            let batch = self
-                .store
-                .relay_batch(room, cursor.as_deref(), BATCH)
-                .await?;
-            let Some(last) = batch.last().map(|m| m.id.clone()) else {
-                break;
-            };
-            for m in &batch {
-                self.publish_stored(m).await?;
-            }
-            self.flush().await?;
-            self.store.set_relay_cursor(room, &last).await?;
-            published += batch.len();
-            if batch.len() < BATCH {
-                break;
+    /// Publish this host's `fresh` messages of `room` from memory when they continue the
+    /// room's stream right after the relay's cursor (then one commit, no read); otherwise, or
+    /// when more is waiting, from the store.
+    async fn drain_fresh_then_room(
+        &self,
+        room: &RoomId,
+        mut fresh: Vec<Fresh>,
+    ) -> Result<usize, RelayError> {
+        let key = |id: &str| parse_id(id).unwrap_or_default();
+        fresh.sort_by_key(|f| key(&f.message.id));
+        let mut known = self
+            .committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(room)
+            .cloned();
+        for f in &fresh {
+            if let Some(r) = &f.placed.relayed {
+                if known.as_deref().is_none_or(|k| key(r) > key(k)) {
+                    known = Some(r.clone());
+                }
             }
         }
-        loop {
-            let approved = self.store.approved_backlog(room, BATCH).await?;
-            if approved.is_empty() {
-                break;
+        fresh.retain(|f| known.as_deref().is_none_or(|k| key(&f.message.id) > key(k)));
+        // Contiguous from the cursor: each one's previous entry is the one before it.
+        let mut expected = known;
+        let contiguous = !fresh.is_empty()
+            && fresh.iter().all(|f| {
+                let next = f.placed.previous == expected;
+                expected = Some(f.message.id.clone());
+                next
+            });
+        if !contiguous {
+            return self.drain_room(room).await;
+        }
+        for f in &fresh {
+            self.publish_stored(&f.message).await?;
+        }
+        self.flush().await?;
+        let last = fresh.last().map(|f| f.message.id.clone());
+        let settled = self.store.relay_commit(room, last.as_deref(), &[]).await?;
+        self.note_committed(room, last);
+        if settled {
+            return Ok(fresh.len());
+        }
+        Ok(fresh.len() + self.drain_room(room).await?)
+    }
+
+    fn note_committed(&self, room: &RoomId, last: Option<String>) {
+        if let Some(last) = last {
+            self.committed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(room.clone(), last);
+        }
+    }
+
+    /// Publish batches of `room` until it is settled: one read and one commit per batch
+    /// (messages after the cursor and approvals waiting, then the cursor, the approvals taken
+    /// and the dirty mark, each in one script).
+    async fn drain_room(&self, room: &RoomId) -> Result<usize, RelayError> {
+        let mut published = 0;
+        for _ in 0..MAX_BATCHES_PER_DRAIN {
+            let batch = self.store.relay_read(room, BATCH).await?;
+            let last = batch.messages.last().map(|m| m.id.clone());
+            for m in &batch.messages {
+                self.publish_stored(m).await?;
             }
-            for m in approved.iter().filter_map(|(_, m)| m.as_ref()) {
+            for m in batch.approved.iter().filter_map(|(_, m)| m.as_ref()) {
                 self.publish_message(m, true).await?;
             }
-            self.flush().await?;
-            let ids: Vec<String> = approved.into_iter().map(|(id, _)| id).collect();
-            self.store.ack_approved(room, &ids).await?;
-            published += ids.len();
+            if last.is_some() || !batch.approved.is_empty() {
+                self.flush().await?;
+            }
+            let approved: Vec<String> = batch.approved.into_iter().map(|(id, _)| id).collect();
+            published += batch.messages.len() + approved.len();
+            let settled = self
+                .store
+                .relay_commit(room, last.as_deref(), &approved)
+                .await?;
+            self.note_committed(room, last);
+            if settled {
+                break;
+            }
         }
         Ok(published)
     }

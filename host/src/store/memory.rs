@@ -7,8 +7,8 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::model::{
-    parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
-    StoredMessage, Viewer, MAX_LABELS,
+    parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage,
+    Placement, PostContext, RelayBatch, Room, StoredMessage, Viewer, MAX_LABELS,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
@@ -164,6 +164,7 @@ impl MemoryStore {
                     return Ok(Appended {
                         message,
                         created: false,
+                        placed: None,
                     });
                 }
             }
@@ -173,6 +174,10 @@ impl MemoryStore {
                 (last_id.0, last_id.1 + 1)
             };
             *last_id = id;
+            let placed = Placement {
+                previous: s.messages.keys().next_back().map(|k| fmt_id(*k)),
+                relayed: s.relayed.clone(),
+            };
             let message = m.into_stored(fmt_id(id));
             s.messages.insert(id, message.clone());
             while s.messages.len() as u64 > s.room.retention {
@@ -187,7 +192,13 @@ impl MemoryStore {
             Ok(Appended {
                 message,
                 created: true,
+                placed: Some(placed),
             })
+        })
+        .inspect(|a| {
+            if a.created {
+                self.lock().dirty.insert(a.message.room.clone());
+            }
         })
     }
 
@@ -283,6 +294,9 @@ impl MemoryStore {
             s.decided.insert(id.to_owned(), decision);
             Ok(())
         })
+        .inspect(|()| {
+            self.lock().dirty.insert(room.clone());
+        })
     }
 
     pub(super) fn labels(&self, room: &RoomId) -> Result<Vec<Label>, StoreError> {
@@ -336,39 +350,68 @@ impl MemoryStore {
         })
     }
 
-    pub(super) fn relay_batch(
-        &self,
-        room: &RoomId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let lower = match after {
-            Some(a) => Bound::Excluded(parse_id(a)?),
-            None => Bound::Unbounded,
-        };
+    pub(super) fn relay_read(&self, room: &RoomId, limit: usize) -> Result<RelayBatch, StoreError> {
         self.with_room(room, |s, _| {
-            Ok(s.messages
+            let lower = match s.relayed.as_deref() {
+                Some(a) => Bound::Excluded(parse_id(a)?),
+                None => Bound::Unbounded,
+            };
+            let messages = s
+                .messages
                 .range((lower, Bound::Unbounded))
                 .take(limit)
                 .map(|(_, m)| m.clone())
-                .collect())
-        })
-    }
-
-    pub(super) fn approved_backlog(
-        &self,
-        room: &RoomId,
-        limit: usize,
-    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
-        self.with_room(room, |s, _| {
-            Ok(s.approved
+                .collect();
+            let approved = s
+                .approved
                 .iter()
                 .take(limit)
                 .map(|id| {
                     let m = parse_id(id).ok().and_then(|k| s.messages.get(&k).cloned());
                     (id.clone(), m)
                 })
-                .collect())
+                .collect();
+            Ok(RelayBatch { messages, approved })
+        })
+    }
+
+    pub(super) fn relay_commit(
+        &self,
+        room: &RoomId,
+        last: Option<&str>,
+        approved: &[String],
+    ) -> Result<bool, StoreError> {
+        if let Some(id) = last {
+            self.set_relay_cursor(room, id)?;
+        }
+        self.ack_approved(room, approved)?;
+        let settled = self.with_room(room, |s, _| {
+            let cursor = s.relayed.as_deref().map(parse_id).transpose()?;
+            let newest = s.messages.keys().next_back().copied();
+            Ok(s.approved.is_empty() && newest.is_none_or(|n| cursor.is_some_and(|c| c >= n)))
+        })?;
+        if settled {
+            self.clear_dirty(room)?;
+        }
+        Ok(settled)
+    }
+
+    pub(super) fn prepare_post(
+        &self,
+        room: &RoomId,
+        sender: &str,
+        cid: Option<&str>,
+    ) -> Result<PostContext, StoreError> {
+        let (member, moderator) = self.roles(room, sender)?;
+        let existing = match cid {
+            Some(c) => self.find_client_id(room, sender, c)?,
+            None => None,
+        };
+        Ok(PostContext {
+            room: self.room(room)?,
+            member,
+            moderator,
+            existing,
         })
     }
 

@@ -11,8 +11,8 @@ pub mod redis;
 pub use crate::ids::{ClientId, RoomId, UserId};
 pub use memory::MemoryStore;
 pub use model::{
-    Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
-    StoredAction, StoredMessage, Viewer, Visibility, MAX_LABELS,
+    Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Placement,
+    PostContext, RelayBatch, Room, StoredAction, StoredMessage, Viewer, Visibility, MAX_LABELS,
 };
 pub use profile::{Product, Profile, ProfilePatch};
 pub use redis::{RedisConfig, RedisPluginState, RedisStore};
@@ -154,6 +154,15 @@ impl Store {
         }
     }
 
+    /// Open connections and load scripts ahead of the first requests (nothing to do in
+    /// memory).
+    pub async fn warm(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(s) => s.warm().await,
+        }
+    }
+
     /// Redis connections dropped after failover signals (0 for the memory store).
     pub fn failovers_seen(&self) -> u64 {
         match self {
@@ -204,7 +213,29 @@ impl Store {
         dispatch!(self, s => s.roles(room, user.as_str()))
     }
 
-    /// Store a judged message. With a client id seen before (from the same sender, in this
+    /// Whether acknowledgements wait for replicas (`min_replica_acks` > 0): then a retry's
+    /// original must be confirmed on them with [`Store::find_client_id`] before it is answered.
+    pub fn confirms_replicas(&self) -> bool {
+        match self {
+            Store::Memory(_) => false,
+            Store::Redis(s) => s.config().min_replica_acks > 0,
+        }
+    }
+
+    /// Everything a post from `sender` needs before it is judged, in one step: the room, the
+    /// sender's roles in it, and the message already stored under `client_id` (a retry).
+    pub async fn prepare_post(
+        &self,
+        room: &RoomId,
+        sender: &UserId,
+        client_id: Option<&ClientId>,
+    ) -> Result<PostContext, StoreError> {
+        let cid = client_id.map(ClientId::as_str);
+        dispatch!(self, s => s.prepare_post(room, sender.as_str(), cid))
+    }
+
+    /// Store a judged message (marking its room for the relay in the same step). With a
+    /// client id seen before (from the same sender, in this
     /// room), returns the original message instead of storing a duplicate.
     pub async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
         dispatch!(self, s => s.append(message))
@@ -265,7 +296,7 @@ impl Store {
         dispatch!(self, s => s.dirty_rooms())
     }
 
-    /// Unmark a room (before draining it, so a concurrent append marks it again).
+    /// Unmark a room.
     pub async fn clear_dirty(&self, room: &RoomId) -> Result<(), StoreError> {
         dispatch!(self, s => s.clear_dirty(room))
     }
@@ -281,27 +312,28 @@ impl Store {
         dispatch!(self, s => s.set_relay_cursor(room, id))
     }
 
-    /// Messages after `after` (exclusive), oldest first, flagged ones included.
-    pub async fn relay_batch(
-        &self,
-        room: &RoomId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        dispatch!(self, s => s.relay_batch(room, after, limit))
+    /// What the relay publishes next from `room`: up to `limit` messages after its cursor,
+    /// oldest first (flagged ones included; pending ones with their full trace), and up to
+    /// `limit` approvals waiting, `(id, message if still stored)`. With `min_replica_acks`,
+    /// only once the replicas hold everything read (`NotReplicated` otherwise).
+    pub async fn relay_read(&self, room: &RoomId, limit: usize) -> Result<RelayBatch, StoreError> {
+        dispatch!(self, s => s.relay_read(room, limit))
     }
 
-    /// Approved messages waiting to be relayed: `(id, message if still stored)`.
-    pub async fn approved_backlog(
+    /// After publishing a batch of `room`: move the cursor forward to `last`, drop the
+    /// `approved` ids from the queue (by id, not by count: another host's relay may have taken
+    /// some, and new approvals may have arrived), and unmark the room if nothing is left to
+    /// relay. Returns whether it was unmarked (settled).
+    pub async fn relay_commit(
         &self,
         room: &RoomId,
-        limit: usize,
-    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
-        dispatch!(self, s => s.approved_backlog(room, limit))
+        last: Option<&str>,
+        approved: &[String],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.relay_commit(room, last, approved))
     }
 
-    /// Drop these ids from the approved backlog (the ones this relay published). By id, not by
-    /// count: another host's relay may have taken some, and new approvals may have arrived.
+    /// Drop these ids from the approved backlog (see [`Store::relay_commit`]).
     pub async fn ack_approved(&self, room: &RoomId, ids: &[String]) -> Result<(), StoreError> {
         dispatch!(self, s => s.ack_approved(room, ids))
     }

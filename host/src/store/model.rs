@@ -87,8 +87,11 @@ pub struct NewMessage {
     pub action: StoredAction,
     /// The chain's total score.
     pub score: f64,
-    /// The decision trace, as JSON text.
+    /// The full decision trace, as JSON text (reasons and every plugin's run).
     pub trace: String,
+    /// The reasons alone, as JSON text: what the message's own record keeps, so that history
+    /// pages stay small (the Redis store keeps the full trace beside it for moderators).
+    pub reasons: String,
     /// Generation of the chain that judged it.
     pub generation: u64,
     /// Client-chosen id for idempotent retries.
@@ -150,6 +153,43 @@ pub struct Appended {
     pub message: StoredMessage,
     /// Whether this call stored it.
     pub created: bool,
+    /// Where a message this call stored landed in its room's stream.
+    pub placed: Option<Placement>,
+}
+
+/// Where a new message landed in its room's stream, as its append saw it: the entry just
+/// before it, and the relay's cursor at that moment. When the entry before it is the cursor,
+/// everything before the message was already published, and the relay can publish it from
+/// memory next, without reading it back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// The id of the entry before it (`None`: it is the room's first).
+    pub previous: Option<String>,
+    /// The relay's cursor when it was appended.
+    pub relayed: Option<String>,
+}
+
+/// What a post needs to know before it is judged, read in one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostContext {
+    /// The room.
+    pub room: Room,
+    /// Whether the sender is a member of it.
+    pub member: bool,
+    /// Whether the sender moderates it.
+    pub moderator: bool,
+    /// The message already stored under the post's client id, if any.
+    pub existing: Option<StoredMessage>,
+}
+
+/// What the relay publishes next from one room.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RelayBatch {
+    /// Stored messages after the relay's cursor, oldest first (pending ones with their full
+    /// trace, for moderators).
+    pub messages: Vec<StoredMessage>,
+    /// Approved ids waiting to be relayed, with their message (`None` once removed).
+    pub approved: Vec<(String, Option<StoredMessage>)>,
 }
 
 /// A history query. `before` and `after` are message ids (exclusive).

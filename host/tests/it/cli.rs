@@ -122,7 +122,7 @@ fn plugin_check_accepts_a_filter_and_refuses_foreign_components() {
     let (ok, stdout, _) = chowk(&["plugin", "check", good.to_str().expect("utf-8")], "");
     assert!(ok, "{stdout}");
     assert!(
-        stdout.contains("ok, a chowk:plugin@0.2.0 filter"),
+        stdout.contains("ok, a chowk:plugin@0.3.0 filter"),
         "{stdout}"
     );
     assert!(

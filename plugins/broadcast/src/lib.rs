@@ -9,7 +9,7 @@
 
 mod minhash;
 
-use chowk_sdk::{export_plugin, Hit, Host, Message, Plugin, Verdict};
+use chowk_sdk::{export_plugin, Hit, Host, Message, Op, Plugin, Verdict};
 use serde::Deserialize;
 
 pub use minhash::band_keys;
@@ -80,23 +80,46 @@ impl Plugin for Broadcast {
         let Some(keys) = band_keys(&message.text, c.min_chars, c.bands as usize) else {
             return Verdict::Allow;
         };
+        // One batch for every band: mark this room for the band's bucket, and count the
+        // bucket's rooms at the same time. When the room was marked before (the count went
+        // up for a room already counted), the count is one too high: it is read as one less
+        // and given back (a second batch, only then).
+        let buckets: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(band, key)| format!("{band}:{key:x}"))
+            .collect();
+        let incr = |key: String, delta: i64| Op::Incr {
+            key,
+            delta,
+            ttl_ms: Some(c.window_ms),
+        };
+        let ops: Vec<Op> = buckets
+            .iter()
+            .flat_map(|b| {
+                [
+                    incr(format!("room:{b}:{}", message.room), 1),
+                    incr(format!("rooms:{b}"), 1),
+                ]
+            })
+            .collect();
+        // A state fault skips detection: broadcast detection fails open.
+        let Ok(outcomes) = host.batch(&ops) else {
+            return Verdict::Allow;
+        };
         let mut rooms = 0;
-        for (band, key) in keys.iter().enumerate() {
-            let bucket = format!("{band}:{key:x}");
-            let marked = host.incr(
-                &format!("room:{bucket}:{}", message.room),
-                1,
-                Some(c.window_ms),
-            );
-            let count = match marked {
-                Ok(1) => host.incr(&format!("rooms:{bucket}"), 1, Some(c.window_ms)),
-                Ok(_) => host
-                    .get(&format!("rooms:{bucket}"))
-                    .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0)),
-                Err(e) => Err(e),
-            };
-            // A state fault skips the band: broadcast detection fails open.
-            rooms = rooms.max(count.unwrap_or(0));
+        let mut refunds = Vec::new();
+        for (i, bucket) in buckets.iter().enumerate() {
+            let (marked, counted) = (outcomes[2 * i].count(), outcomes[2 * i + 1].count());
+            if marked == 1 {
+                rooms = rooms.max(counted);
+            } else {
+                rooms = rooms.max(counted - 1);
+                refunds.push(incr(format!("rooms:{bucket}"), -1));
+            }
+        }
+        if !refunds.is_empty() {
+            let _ = host.batch(&refunds);
         }
         if rooms < i64::from(c.min_rooms) {
             return Verdict::Allow;

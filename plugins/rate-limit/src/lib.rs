@@ -5,9 +5,10 @@
 //! The sliding window is the two-bucket estimate: `previous × (1 − elapsed/window) + current`.
 //! Each message is first counted with one atomic `incr` per scope and then judged by the count
 //! it got (a refusal gives it back), so concurrent messages, on one host or many, never get
-//! more than the limit through.
+//! more than the limit through. Every scope's reads and reservations go in one `kv-batch`:
+//! one round trip to the store per message.
 
-use chowk_sdk::{export_plugin, Host, Level, Message, Plugin, Reject, Verdict};
+use chowk_sdk::{export_plugin, Host, Level, Message, Op, Plugin, Reject, Verdict};
 use serde::Deserialize;
 
 /// Plugin configuration. A scope set to `false`-y (omitted with no default) is not limited.
@@ -110,34 +111,18 @@ impl Plugin for RateLimit {
 }
 
 impl RateLimit {
-    /// Reserve this message in every scope's current bucket with one atomic `incr` each (so
+    /// Reserve this message in every scope's current bucket (an atomic `incr` each, so
     /// concurrent checks, on any host, get distinct counts and never admit more than the
-    /// limit), then judge each scope by the count it got; a refusal gives its reservations
-    /// back.
+    /// limit) and read every scope's previous bucket, all in one batch: one round trip to the
+    /// store. Then judge each scope by the count it got; a refusal gives the reservations back
+    /// (a second batch, only then).
     fn admit(
         &self,
         message: &Message,
         host: &Host<'_>,
     ) -> Result<Option<Reject>, chowk_sdk::StateError> {
         let now = host.now_ms();
-        let mut reserved: Vec<(String, u64)> = Vec::with_capacity(self.scopes.len());
-        let verdict = self.reserve(message, host, now, &mut reserved);
-        if !matches!(verdict, Ok(None)) {
-            for (key, ttl) in &reserved {
-                // Best effort: a reservation not given back expires with its bucket.
-                let _ = host.incr(key, -1, Some(*ttl));
-            }
-        }
-        verdict
-    }
-
-    fn reserve(
-        &self,
-        message: &Message,
-        host: &Host<'_>,
-        now: u64,
-        reserved: &mut Vec<(String, u64)>,
-    ) -> Result<Option<Reject>, chowk_sdk::StateError> {
+        let mut ops = Vec::with_capacity(2 * self.scopes.len());
         for &(name, limit) in &self.scopes {
             let subject = match name {
                 "sender_room" => format!("{}\u{1f}{}", message.sender, message.room),
@@ -145,15 +130,24 @@ impl RateLimit {
                 _ => message.room.clone(),
             };
             let bucket = now / limit.window_ms;
-            let elapsed = now % limit.window_ms;
             let key = |b: u64| format!("{name}:{subject}:{b}");
-            let previous = read_count(host, &key(bucket.saturating_sub(1)))?;
-            let current = key(bucket);
-            let ttl = 2 * limit.window_ms;
-            let counted = host.incr(&current, 1, Some(ttl))?;
-            reserved.push((current, ttl));
-            let before = u64::try_from(counted.saturating_sub(1)).unwrap_or(0);
-            if let Some(wait) = retry_after(limit, elapsed, previous, before) {
+            ops.push(Op::Get(key(bucket.saturating_sub(1))));
+            ops.push(Op::Incr {
+                key: key(bucket),
+                delta: 1,
+                ttl_ms: Some(2 * limit.window_ms),
+            });
+        }
+        let outcomes = host.batch(&ops)?;
+        let verdict = self
+            .scopes
+            .iter()
+            .enumerate()
+            .find_map(|(i, &(name, limit))| {
+                let previous = u64::try_from(outcomes[2 * i].count()).unwrap_or(0);
+                let counted = outcomes[2 * i + 1].count();
+                let before = u64::try_from(counted.saturating_sub(1)).unwrap_or(0);
+                let wait = retry_after(limit, now % limit.window_ms, previous, before)?;
                 let reason = format!(
                     "too many messages ({} per {} s {}); try again in {} s",
                     limit.max,
@@ -165,18 +159,25 @@ impl RateLimit {
                     },
                     wait.div_ceil(1000)
                 );
-                return Ok(Some(Reject::rate_limited(reason, wait)));
-            }
+                Some(Reject::rate_limited(reason, wait))
+            });
+        if verdict.is_some() {
+            let refunds: Vec<Op> = ops
+                .into_iter()
+                .filter_map(|op| match op {
+                    Op::Incr { key, ttl_ms, .. } => Some(Op::Incr {
+                        key,
+                        delta: -1,
+                        ttl_ms,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            // Best effort: a reservation not given back expires with its bucket.
+            let _ = host.batch(&refunds);
         }
-        Ok(None)
+        Ok(verdict)
     }
-}
-
-fn read_count(host: &Host<'_>, key: &str) -> Result<u64, chowk_sdk::StateError> {
-    Ok(host
-        .get(key)?
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0))
 }
 
 /// `None` if one more message fits now; otherwise milliseconds until it will.

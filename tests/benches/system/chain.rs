@@ -30,7 +30,10 @@ use spam_rules::SpamRules;
 
 const TEXT: &str = "Namaste! Fresh Alphonso mangoes in stock, Rs 800 per dozen. Free delivery in \
                     Andheri and Bandra, call 98200 12345 or message on WhatsApp.";
-const SENDERS: u64 = 1_000;
+/// Rooms the messages rotate over. Every message has a sender of its own and a room gets one
+/// message per simulated second, so no rate limit is reached and every plugin runs on every
+/// message (a benchmark whose messages stop at the rate limiter measures only the limiter).
+const ROOMS: u64 = 1_000;
 
 fn repo() -> PathBuf {
     chowk_tests::repo_root()
@@ -53,18 +56,42 @@ impl WasmChain {
         WasmChain { chain, clock, n: 0 }
     }
 
-    fn once(&mut self) -> Action {
+    fn decide(&mut self) -> chowk_host::plugins::Decision {
         self.n += 1;
         self.clock.advance_ms(1);
         let message = Message {
             id: "1-0".into(),
-            room: "mumbai-traders".into(),
-            sender: format!("user{}", self.n % SENDERS),
+            room: format!("room{}", self.n % ROOMS),
+            sender: format!("user{}", self.n),
             text: TEXT.into(),
             sent_at_ms: self.clock.now_ms(),
             metadata: Vec::new(),
         };
-        self.chain.evaluate(&message).action
+        self.chain.evaluate(&message)
+    }
+
+    fn once(&mut self) -> Action {
+        self.decide().action
+    }
+
+    /// Median time of each plugin over `iterations` messages (from the decision trace).
+    fn per_plugin(&mut self, iterations: usize) -> Vec<(String, u64)> {
+        let mut times: Vec<(String, Vec<u64>)> = Vec::new();
+        for _ in 0..iterations {
+            for run in self.decide().trace {
+                match times.iter_mut().find(|(n, _)| *n == run.plugin) {
+                    Some((_, t)) => t.push(run.elapsed_us),
+                    None => times.push((run.plugin, vec![run.elapsed_us])),
+                }
+            }
+        }
+        times
+            .into_iter()
+            .map(|(name, mut t)| {
+                t.sort_unstable();
+                (name, t[t.len() / 2])
+            })
+            .collect()
     }
 }
 
@@ -111,8 +138,8 @@ impl NativeChain {
         self.n += 1;
         self.host.advance_ms(1);
         let mut message = chowk_sdk::Message::new(TEXT)
-            .from_sender(format!("user{}", self.n % SENDERS))
-            .in_room("mumbai-traders");
+            .from_sender(format!("user{}", self.n))
+            .in_room(format!("room{}", self.n % ROOMS));
         let host = self.host.host();
         let mut score = 0.0;
         for verdict in [
@@ -200,6 +227,13 @@ pub fn run(benching: bool) {
         w50.as_secs_f64() / n50.as_secs_f64(),
         w99.as_secs_f64() / n99.as_secs_f64()
     );
+
+    let plugins = wasm.per_plugin(if benching { 20_000 } else { 100 });
+    let each: Vec<String> = plugins
+        .iter()
+        .map(|(name, us)| format!("{name} {us} µs"))
+        .collect();
+    println!("  wasm per plugin (median): {}", each.join(", "));
 
     // An infinite loop must be stopped within 2x its deadline.
     let deadline_ms = 10;

@@ -28,6 +28,7 @@ fn message(room: &RoomId, n: u64) -> NewMessage {
         action: StoredAction::Allow,
         score: 1.5,
         trace: r#"{"reasons":[],"trace":[]}"#.into(),
+        reasons: r#"{"reasons":[]}"#.into(),
         generation: 1,
         client_id: None,
     }

@@ -53,6 +53,7 @@ pub fn run(benching: bool) {
             action: StoredAction::Allow,
             score: 1.5,
             trace: r#"[{"plugin":"spam-rules","outcome":"score","elapsed_us":3}]"#.into(),
+            reasons: r#"{"reasons":[]}"#.into(),
             generation: 1,
             client_id: Some(chowk_tests::client_id(&format!("c{n}"))),
         };

@@ -14,7 +14,7 @@ use chowk_host::plugins::Action;
 use chowk_sdk::classifier::{train, Example, TrainOptions};
 use chowk_tests::api::{create_room, plugin_report as report, wait_generation, Api, Setup};
 use chowk_tests::servers::NatsServer;
-use chowk_tests::{text, World};
+use chowk_tests::{plugins_dir, text, World};
 use serde_json::json;
 
 /// A tiny model that calls texts about `fruit` spam and trade talk ham.
@@ -184,4 +184,32 @@ fn a_plugin_built_for_contract_0_1_0_still_loads_and_runs() {
         "its state works"
     );
     assert!(chain.evaluate(&text("nothing here")).reasons.is_empty());
+}
+
+#[test]
+fn a_plugin_built_for_contract_0_2_0_still_loads_and_reads_its_assets() {
+    let world = World::default();
+    // Any file serves as its asset; the fixture reports its size.
+    let asset = plugins_dir().join("fixtures/contract-0-1.wasm");
+    let size = std::fs::metadata(&asset).expect("the fixture exists").len();
+    let chain = world.chain(&format!(
+        "version = 1\n[chain]\nflag_at = 5.0\nreject_at = 10.0\n\
+         [[plugins]]\nname = \"two\"\npath = \"fixtures/contract-0-2.wasm\"\n\
+         assets = {{ model = \"{}\" }}\n",
+        asset.display()
+    ));
+    let first = chain.evaluate(&text("assets of a 0.2.0 plugin"));
+    assert_eq!(first.action, Action::Allow);
+    assert_eq!(
+        first.reasons[0].detail,
+        format!("seen 1, model of {size} bytes"),
+        "{:?}",
+        first.reasons
+    );
+    let second = chain.evaluate(&text("assets again"));
+    assert_eq!(
+        second.reasons[0].detail,
+        format!("seen 2, model of {size} bytes"),
+        "its state works"
+    );
 }

@@ -48,6 +48,7 @@ impl Writer {
                             action: StoredAction::Allow,
                             score: 0.0,
                             trace: "[]".into(),
+                            reasons: r#"{"reasons":[]}"#.into(),
                             generation: 1,
                             client_id: Some(chowk_tests::client_id(&cid)),
                         };

@@ -201,13 +201,13 @@ fn wrong_contract_version_is_refused_naming_both_versions() {
             reason: PluginLoadError::Contract(ContractError::Version { expected, found }),
             ..
         } => {
-            assert_eq!(expected, "chowk:plugin@0.2.0");
+            assert_eq!(expected, "chowk:plugin@0.3.0");
             assert_eq!(found, "chowk:plugin@0.9.0");
         }
         other => panic!("unexpected {other}"),
     }
     let text = err.to_string();
-    assert!(text.contains("0.9.0") && text.contains("0.2.0"), "{text}");
+    assert!(text.contains("0.9.0") && text.contains("0.3.0"), "{text}");
 }
 
 #[test]

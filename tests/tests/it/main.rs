@@ -17,6 +17,7 @@ mod fuzz;
 mod hostile;
 mod isolation;
 mod learning;
+mod load;
 mod manifests;
 mod relay;
 mod reliability;

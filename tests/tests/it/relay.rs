@@ -437,6 +437,7 @@ async fn a_message_stored_by_a_host_that_died_before_publishing_is_relayed_by_th
             action: StoredAction::Allow,
             score: 0.0,
             trace: "{}".into(),
+            reasons: r#"{"reasons":[]}"#.into(),
             generation: 1,
             client_id: None,
         })

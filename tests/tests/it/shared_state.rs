@@ -113,3 +113,58 @@ fn two_hosts_count_one_broadcast() {
         "the third room, whichever host and sender"
     );
 }
+
+/// A `kv-batch` runs in one round trip, in order, all or nothing, on Redis and in memory alike.
+#[test]
+fn a_state_batch_is_all_or_nothing_in_redis_and_in_memory() {
+    use chowk_host::plugins::{MemoryState, PluginState, StateError, StateOp, StateOutcome};
+
+    let redis = RedisServer::primary();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let in_redis = {
+        let _guard = runtime.enter();
+        RedisStore::new(RedisConfig::url(redis.url()))
+            .expect("config")
+            .plugin_state(runtime.handle().clone())
+    };
+    let in_memory = MemoryState::new(Arc::new(SystemClock));
+    let states: [&dyn PluginState; 2] = [&in_redis, &in_memory];
+    for state in states {
+        let incr = |key: &str, delta| StateOp::Incr {
+            key: key.into(),
+            delta,
+            ttl_ms: Some(60_000),
+        };
+        let ops = [
+            StateOp::Get("n".into()),
+            incr("n", 2),
+            incr("n", 3),
+            StateOp::Set {
+                key: "s".into(),
+                value: "text".into(),
+                ttl_ms: None,
+            },
+            StateOp::Get("s".into()),
+        ];
+        assert_eq!(
+            state.batch("p", &ops).expect("batch"),
+            [
+                StateOutcome::Value(None),
+                StateOutcome::Count(2),
+                StateOutcome::Count(5),
+                StateOutcome::Done,
+                StateOutcome::Value(Some("text".into())),
+            ],
+            "{state:?}"
+        );
+        // An `incr` of text fails the whole batch: the first `incr` did not happen either.
+        let failed = state.batch("p", &[incr("n", 1), incr("s", 1)]);
+        assert_eq!(
+            failed,
+            Err(StateError::NotAnInteger("s".into())),
+            "{state:?}"
+        );
+        assert_eq!(state.get("p", "n").expect("get").as_deref(), Some("5"));
+        assert_eq!(state.get("other", "n").expect("get"), None, "namespaced");
+    }
+}

@@ -53,6 +53,7 @@ fn message(
             0.0
         },
         trace: "[]".into(),
+        reasons: r#"{"reasons":[]}"#.into(),
         generation: 7,
         client_id: cid.map(client_id),
     }
@@ -128,8 +129,8 @@ async fn racing_relays(store: &Store) {
         backlog.into_iter().map(|(id, _)| id).collect()
     };
     // Both relays read the same two approvals; a third arrives; each acknowledges what it read.
-    let a = ids(store.approved_backlog(&room, 10).await.expect("backlog"));
-    let b = ids(store.approved_backlog(&room, 10).await.expect("backlog"));
+    let a = ids(store.relay_read(&room, 10).await.expect("backlog").approved);
+    let b = ids(store.relay_read(&room, 10).await.expect("backlog").approved);
     store
         .moderate(&room, &approved[2], Decision::Approve)
         .await
@@ -137,7 +138,7 @@ async fn racing_relays(store: &Store) {
     store.ack_approved(&room, &a).await.expect("ack");
     store.ack_approved(&room, &b).await.expect("ack");
     assert_eq!(
-        ids(store.approved_backlog(&room, 10).await.expect("backlog")),
+        ids(store.relay_read(&room, 10).await.expect("backlog").approved),
         [approved[2].clone()],
         "the approval neither relay published is still queued"
     );
@@ -1098,9 +1099,10 @@ async fn the_relay_reads_only_what_replicas_hold() {
         .expect("acknowledged");
     assert_eq!(
         store
-            .relay_batch(&room, None, 10)
+            .relay_read(&room, 10)
             .await
             .expect("batch")
+            .messages
             .len(),
         1
     );
@@ -1120,7 +1122,7 @@ async fn the_relay_reads_only_what_replicas_hold() {
         matches!(refused, StoreError::NotReplicated { .. }),
         "{refused}"
     );
-    let batch = store.relay_batch(&room, None, 10).await;
+    let batch = store.relay_read(&room, 10).await;
     replica.resume();
     let err = batch.expect_err("the relay must not read what no replica holds");
     assert!(
@@ -1132,9 +1134,10 @@ async fn the_relay_reads_only_what_replicas_hold() {
     });
     assert_eq!(
         store
-            .relay_batch(&room, None, 10)
+            .relay_read(&room, 10)
             .await
             .expect("batch")
+            .messages
             .len(),
         2,
         "once the replica holds it, it is relayed"

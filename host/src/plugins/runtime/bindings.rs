@@ -1,12 +1,12 @@
 //! Host side of the WIT contract: the generated bindings and the store data ([`PluginCtx`])
-//! that implements the `kv`, `log`, `clock` and `assets` imports for one plugin.
+//! that implements the `kv`, `kv-batch`, `log`, `clock` and `assets` imports for one plugin.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::plugins::state::PluginState;
+use crate::plugins::state::{PluginState, StateOp, StateOutcome};
 
 use super::limits::MemoryLimiter;
 
@@ -14,7 +14,7 @@ use super::limits::MemoryLimiter;
 pub mod wit {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "chowk:plugin/filter@0.2.0",
+        world: "chowk:plugin/filter@0.3.0",
     });
 
     pub use chowk::plugin0_1_0::types::{Hit, Message, Reject, Rewrite, Verdict};
@@ -22,6 +22,7 @@ pub mod wit {
 
 use wit::chowk::plugin0_1_0::{clock, kv, log, types};
 use wit::chowk::plugin0_2_0::assets;
+use wit::chowk::plugin0_3_0::kv_batch;
 
 /// A plugin's assets by name: the bytes of each file its manifest entry names.
 pub type Assets = Arc<BTreeMap<String, Arc<Vec<u8>>>>;
@@ -97,6 +98,39 @@ impl kv::Host for PluginCtx {
         self.state
             .incr(&self.namespace, &key, delta, ttl_ms)
             .map_err(|e| e.to_string())
+    }
+}
+
+impl kv_batch::Host for PluginCtx {
+    fn run(&mut self, ops: Vec<kv_batch::Op>) -> Result<Vec<kv_batch::Outcome>, String> {
+        let ops: Vec<StateOp> = ops
+            .into_iter()
+            .map(|op| match op {
+                kv_batch::Op::Get(key) => StateOp::Get(key),
+                kv_batch::Op::Set(s) => StateOp::Set {
+                    key: s.key,
+                    value: s.value,
+                    ttl_ms: s.ttl_ms,
+                },
+                kv_batch::Op::Incr(i) => StateOp::Incr {
+                    key: i.key,
+                    delta: i.delta,
+                    ttl_ms: i.ttl_ms,
+                },
+            })
+            .collect();
+        let outcomes = self
+            .state
+            .batch(&self.namespace, &ops)
+            .map_err(|e| e.to_string())?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                StateOutcome::Value(v) => kv_batch::Outcome::Value(v),
+                StateOutcome::Done => kv_batch::Outcome::Done,
+                StateOutcome::Count(n) => kv_batch::Outcome::Count(n),
+            })
+            .collect())
     }
 }
 

@@ -1,7 +1,8 @@
 //! The contract check: a component is accepted only if it exports `chowk:plugin/guest` at the
 //! version this host implements and imports nothing but the `chowk:plugin` host interfaces.
-//! World 0.2.0 uses 0.1.0's interfaces unchanged and adds `assets`, so components built
-//! against either version pass; any other version is refused. Refusals name what was expected
+//! World 0.3.0 uses the interfaces of 0.1.0 and 0.2.0 unchanged (0.2.0 added `assets`, 0.3.0
+//! adds `kv-batch`), so components built against any of the three pass; any other version is
+//! refused. Refusals name what was expected
 //! and what was found.
 
 use wasmtime::component::Component;
@@ -95,13 +96,14 @@ mod tests {
 
     #[test]
     fn contract_is_derived_from_the_world() {
-        assert_eq!(CONTRACT, "chowk:plugin@0.2.0");
+        assert_eq!(CONTRACT, "chowk:plugin@0.3.0");
         assert_eq!(GUEST_EXPORTS, ["chowk:plugin/guest@0.1.0"]);
         assert_eq!(
             HOST_IMPORTS,
             [
                 "chowk:plugin/assets@0.2.0",
                 "chowk:plugin/clock@0.1.0",
+                "chowk:plugin/kv-batch@0.3.0",
                 "chowk:plugin/kv@0.1.0",
                 "chowk:plugin/log@0.1.0",
                 "chowk:plugin/types@0.1.0",

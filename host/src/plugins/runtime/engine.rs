@@ -59,6 +59,10 @@ impl std::fmt::Debug for PluginEngine {
     }
 }
 
+/// Set (to anything) to have the engine write a `perf` map of plugin code: profiles of the
+/// host then name each plugin function (BENCHMARKS.md, "Profile").
+pub const PERF_MAP_ENV: &str = "CHOWK_PERF_MAP";
+
 impl PluginEngine {
     /// Build the engine and start its epoch ticker.
     pub fn new(options: EngineOptions) -> Result<Self, EngineError> {
@@ -75,6 +79,10 @@ impl PluginEngine {
             .max_wasm_stack(512 * 1024)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os(PERF_MAP_ENV).is_some() {
+            // Names for the compiled plugin code in `perf` profiles (/tmp/perf-<pid>.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| EngineError(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);

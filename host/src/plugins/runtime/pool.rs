@@ -106,8 +106,15 @@ impl LoadedPlugin {
             clock,
             idle: Mutex::default(),
         };
-        let first = plugin.instantiate()?;
-        plugin.checkin(first);
+        // As many ready instances as posts may run the chain at once (one per core), so the
+        // first posts after a start or a reload do not pay for instantiation.
+        let warm = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, limits.instances);
+        for _ in 0..warm {
+            let instance = plugin.instantiate()?;
+            plugin.checkin(instance);
+        }
         Ok(plugin)
     }
 

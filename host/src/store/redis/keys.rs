@@ -8,6 +8,7 @@
 //! | `chowk:{room:R}:members` | set | member user ids |
 //! | `chowk:{room:R}:moderators` | set | moderator user ids |
 //! | `chowk:{room:R}:messages` | stream | messages; the stream id is the message id |
+//! | `chowk:{room:R}:traces` | stream | each message's full decision trace, under the message's own id (moderators read it) |
 //! | `chowk:{room:R}:pending` | set | ids of flagged messages awaiting a moderator |
 //! | `chowk:{room:R}:cid:<len>:<sender>:<client_id>` | string, TTL | message id of a client id |
 //! | `chowk:{room:R}:attempt:<token>` | string, TTL | message id of a post without client id, by the host's own key for its retries |
@@ -49,6 +50,11 @@ pub fn moderators(r: &RoomId) -> String {
 /// Message stream.
 pub fn messages(r: &RoomId) -> String {
     room(r, "messages")
+}
+
+/// Full decision traces, one entry per message under the message's id.
+pub fn traces(r: &RoomId) -> String {
+    room(r, "traces")
 }
 
 /// Pending (flagged) message ids.

@@ -22,6 +22,9 @@ impl RedisStore {
             keys::messages(&m.room),
             keys::pending(&m.room),
             dedupe_key,
+            keys::RELAY_DIRTY.to_owned(),
+            keys::traces(&m.room),
+            keys::relayed(&m.room),
         ];
         let fields: Vec<(&str, String)> = vec![
             ("sender", m.sender.to_string()),
@@ -29,7 +32,7 @@ impl RedisStore {
             ("time", m.time_ms.to_string()),
             ("action", m.action.as_str().to_owned()),
             ("score", m.score.to_string()),
-            ("trace", m.trace.clone()),
+            ("trace", m.reasons.clone()),
             ("gen", m.generation.to_string()),
             (
                 "cid",
@@ -47,7 +50,7 @@ impl RedisStore {
         // a demoted primary that Sentinel has not converted yet. The retry (same client id)
         // returns the stored message and waits again, on a freshly resolved primary.
         let waiting = self.waiting_timeout();
-        let (created, id, existing, pending) = self
+        let (created, id, existing, pending, previous, relayed) = self
             .replicated
             .run(|mut c| {
                 if acks > 0 {
@@ -57,25 +60,28 @@ impl RedisStore {
                 for k in &keys {
                     inv.key(k);
                 }
-                inv.arg(&ttl_ms).arg(m.action.as_str());
+                inv.arg(&ttl_ms)
+                    .arg(m.action.as_str())
+                    .arg(m.room.as_str())
+                    .arg(&m.trace);
                 for (k, v) in &fields {
                     inv.arg(*k).arg(v);
                 }
                 async move {
-                    let r: Result<(i64, String, HashMap<String, Value>, i64), Failure> =
-                        match inv.invoke_async(&mut c).await {
-                            Ok(t) if acks > 0 => match redis::cmd("WAIT")
-                                .arg(acks)
-                                .arg(wait_ms)
-                                .query_async::<u32>(&mut c)
-                                .await
-                            {
-                                Ok(got) if got >= acks => Ok(t),
-                                Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
-                                Err(e) => Err(e.into()),
-                            },
-                            other => other.map_err(Failure::from),
-                        };
+                    type Reply = (i64, String, HashMap<String, Value>, i64, String, String);
+                    let r: Result<Reply, Failure> = match inv.invoke_async(&mut c).await {
+                        Ok(t) if acks > 0 => match redis::cmd("WAIT")
+                            .arg(acks)
+                            .arg(wait_ms)
+                            .query_async::<u32>(&mut c)
+                            .await
+                        {
+                            Ok(got) if got >= acks => Ok(t),
+                            Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
+                            Err(e) => Err(e.into()),
+                        },
+                        other => other.map_err(Failure::from),
+                    };
                     (c, r)
                 }
             })
@@ -87,9 +93,14 @@ impl RedisStore {
         // Found by the host's own key, an earlier attempt of this very call stored it (its
         // answer was lost): for the client this is the one and only creation.
         if created == 1 || !by_client {
+            let placed = (created == 1).then(|| Placement {
+                previous: (!previous.is_empty()).then_some(previous),
+                relayed: (!relayed.is_empty()).then_some(relayed),
+            });
             return Ok(Appended {
                 message: m.into_stored(id),
                 created: true,
+                placed,
             });
         }
         if existing.is_empty() {
@@ -100,7 +111,113 @@ impl RedisStore {
         Ok(Appended {
             message: message_of(&m.room, id, existing, pending == 1)?,
             created: false,
+            placed: None,
         })
+    }
+
+    /// The room, the sender's roles and the message of a known client id, in one script
+    /// ([`scripts::PREPARE_POST`]).
+    pub(in crate::store) async fn prepare_post(
+        &self,
+        room: &RoomId,
+        sender: &str,
+        cid: Option<&str>,
+    ) -> Result<PostContext, StoreError> {
+        let keys = [
+            keys::meta(room),
+            keys::members(room),
+            keys::moderators(room),
+            match cid {
+                Some(c) => keys::client_id(room, sender, c),
+                None => keys::meta(room),
+            },
+            keys::messages(room),
+            keys::pending(room),
+        ];
+        let (sender, has_cid) = (sender.to_owned(), if cid.is_some() { "1" } else { "0" });
+        let reply: Value = self
+            .redis
+            .run(|mut c| {
+                let mut inv = scripts::PREPARE_POST.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                inv.arg(&sender).arg(has_cid);
+                async move {
+                    let r = inv.invoke_async(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => StoreError::NotFound(format!("room {room}")),
+                e => e,
+            })?;
+        let Value::Array(mut parts) = reply else {
+            return Err(corrupt("post context"));
+        };
+        if parts.len() != 3 && parts.len() != 6 {
+            return Err(corrupt("post context"));
+        }
+        let found = parts.split_off(3);
+        let mut parts = parts.into_iter();
+        let mut next = || parts.next().unwrap_or(Value::Nil);
+        let meta: HashMap<String, String> =
+            redis::from_redis_value(next()).map_err(|_| corrupt("room"))?;
+        let member = redis::from_redis_value::<i64>(next()).unwrap_or(0) == 1;
+        let moderator = redis::from_redis_value::<i64>(next()).unwrap_or(0) == 1;
+        let existing = match <[Value; 3]>::try_from(found) {
+            Ok([id, fields, pending]) => {
+                let id: String = redis::from_redis_value(id).map_err(|_| corrupt("client id"))?;
+                let fields: HashMap<String, Value> =
+                    redis::from_redis_value(fields).unwrap_or_default();
+                let pending = redis::from_redis_value::<i64>(pending).unwrap_or(0) == 1;
+                // Trimmed or removed since: judged and appended again, where the append
+                // reports it.
+                (!fields.is_empty())
+                    .then(|| message_of(room, id, fields, pending))
+                    .transpose()?
+            }
+            Err(_) => None,
+        };
+        Ok(PostContext {
+            room: room_of(room, &meta)?,
+            member,
+            moderator,
+            existing,
+        })
+    }
+
+    /// The full decision traces of `messages` (moderators' views), in one round trip.
+    pub(super) async fn with_traces(
+        &self,
+        room: &RoomId,
+        messages: &mut [StoredMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let key = keys::traces(room);
+        let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+        let replies: Vec<StreamRangeReply> = self
+            .redis
+            .run(|mut c| {
+                let mut p = redis::pipe();
+                for id in &ids {
+                    p.cmd("XRANGE").arg(&key).arg(id).arg(id);
+                }
+                async move {
+                    let r = p.query_async(&mut c).await;
+                    (c, r)
+                }
+            })
+            .await?;
+        for (m, reply) in messages.iter_mut().zip(replies) {
+            if let Some(t) = reply.ids.first().and_then(|e| e.get::<String>("trace")) {
+                m.trace = t;
+            }
+        }
+        Ok(())
     }
 
     /// One batch of stream entries, newest first (`rev`) or oldest first. With `check_room`,
@@ -230,6 +347,9 @@ impl RedisStore {
                 _ => break,
             }
         }
+        if viewer.moderator {
+            self.with_traces(room, &mut messages).await?;
+        }
         if rev {
             let next_before = (messages.len() == q.limit).then(|| messages[q.limit - 1].id.clone());
             Ok(HistoryPage {
@@ -265,6 +385,7 @@ impl RedisStore {
                 out.push(message_of(room, e.id, e.map, true)?);
             }
         }
+        self.with_traces(room, &mut out).await?;
         Ok(out)
     }
 
@@ -294,10 +415,12 @@ impl RedisStore {
                     .key(&approved)
                     .key(&labels)
                     .key(&decided)
+                    .key(keys::RELAY_DIRTY)
                     .arg(&id_owned)
                     .arg(verb)
                     .arg(MAX_LABELS)
-                    .arg(DECISION_MEMORY_MS);
+                    .arg(DECISION_MEMORY_MS)
+                    .arg(room.as_str());
                 async move {
                     let r = inv.invoke_async(&mut c).await;
                     (c, r)

@@ -23,8 +23,9 @@ pub use plugin_state::RedisPluginState;
 use pool::{Failure, Redis};
 
 use super::model::{
-    parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage, Room,
-    StoredAction, StoredMessage, Viewer, Visibility, DECISION_MEMORY_MS, MAX_LABELS,
+    parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage,
+    Placement, PostContext, RelayBatch, Room, StoredAction, StoredMessage, Viewer, Visibility,
+    DECISION_MEMORY_MS, MAX_LABELS,
 };
 use super::profile::{Profile, ProfilePatch};
 use super::{NewRoom, StoreError};
@@ -145,6 +146,11 @@ impl RedisStore {
 
     /// How long one write-and-`WAIT` may take on its connection: the base timeout plus the
     /// `WAIT` (the client's own response timeout would otherwise cut the `WAIT` short).
+    /// The settings this store runs with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
     fn waiting_timeout(&self) -> Duration {
         Duration::from_millis(self.config.timeout_ms + self.config.replica_ack_timeout_ms)
     }
@@ -152,6 +158,44 @@ impl RedisStore {
     /// Whether the primary answers `PING`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.command::<String>(redis::cmd("PING")).await.map(drop)
+    }
+
+    /// Open connections (up to 8 per pool) and load the scripts a post runs, so that the
+    /// first requests after start cost what later ones do.
+    pub async fn warm(&self) -> Result<(), StoreError> {
+        let pools = if std::sync::Arc::ptr_eq(&self.redis, &self.replicated) {
+            vec![&self.redis]
+        } else {
+            vec![&self.redis, &self.replicated]
+        };
+        for pool in pools {
+            let pings = (0..self.config.pool_size.clamp(1, 8)).map(|_| {
+                pool.run(|mut c| async move {
+                    let r = redis::cmd("PING").query_async::<String>(&mut c).await;
+                    (c, r)
+                })
+            });
+            futures::future::try_join_all(pings).await?;
+        }
+        self.redis
+            .run(|mut c| async move {
+                let mut r = Ok(());
+                for script in [
+                    &*scripts::PREPARE_POST,
+                    &*scripts::APPEND,
+                    &*scripts::RELAY_READ,
+                    &*scripts::RELAY_COMMIT,
+                    &*scripts::KV_BATCH,
+                    &*scripts::INCR,
+                ] {
+                    if let Err(e) = script.load_async(&mut c).await {
+                        r = Err(e);
+                        break;
+                    }
+                }
+                (c, r)
+            })
+            .await
     }
 
     /// Run one command with no result conversion beyond `T`.

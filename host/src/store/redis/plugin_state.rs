@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::keys;
 use super::pool::Redis;
 use super::scripts;
-use crate::plugins::state::{check_sizes, PluginState, StateError};
+use crate::plugins::state::{
+    check_batch, check_sizes, PluginState, StateError, StateOp, StateOutcome,
+};
 use crate::store::StoreError;
 
 /// [`PluginState`] backed by the store's Redis.
@@ -92,5 +94,58 @@ impl PluginState for RedisPluginState {
             };
             (c, r)
         }))?
+    }
+
+    fn batch(&self, ns: &str, ops: &[StateOp]) -> Result<Vec<StateOutcome>, StateError> {
+        check_batch(ops)?;
+        let mut inv = scripts::KV_BATCH.prepare_invoke();
+        for op in ops {
+            inv.key(keys::plugin_state(ns, op.key()));
+            let ttl = |t: &Option<u64>| t.map(|t| t.max(1).to_string()).unwrap_or_default();
+            match op {
+                StateOp::Get(_) => inv.arg("g").arg("").arg(""),
+                StateOp::Set { value, ttl_ms, .. } => inv.arg("s").arg(value).arg(ttl(ttl_ms)),
+                StateOp::Incr { delta, ttl_ms, .. } => inv.arg("i").arg(delta).arg(ttl(ttl_ms)),
+            };
+        }
+        let keys: Vec<String> = ops.iter().map(|op| op.key().to_owned()).collect();
+        let replies: Vec<Vec<redis::Value>> =
+            self.block(self.redis.once(self.timeout, |mut c| async move {
+                let r = match inv.invoke_async::<Vec<Vec<redis::Value>>>(&mut c).await {
+                    Ok(v) => Ok(Ok(v)),
+                    // `NOTINTEGER <index>`: the code says what failed, the detail which operation.
+                    Err(e) if e.code() == Some(scripts::NOT_INTEGER) => {
+                        let at = e
+                            .detail()
+                            .and_then(|d| d.trim().parse::<usize>().ok())
+                            .and_then(|i| keys.get(i.saturating_sub(1)).cloned())
+                            .unwrap_or_default();
+                        Ok(Err(StateError::NotAnInteger(at)))
+                    }
+                    Err(e) => Err(e),
+                };
+                (c, r)
+            }))??;
+        replies
+            .into_iter()
+            .map(|reply| {
+                let mut parts = reply.into_iter();
+                let kind: String = parts
+                    .next()
+                    .and_then(|v| redis::from_redis_value(v).ok())
+                    .unwrap_or_default();
+                let rest = parts.next().unwrap_or(redis::Value::Nil);
+                match kind.as_str() {
+                    "v" => Ok(StateOutcome::Value(
+                        redis::from_redis_value(rest).unwrap_or(None),
+                    )),
+                    "d" => Ok(StateOutcome::Done),
+                    "c" => redis::from_redis_value(rest)
+                        .map(StateOutcome::Count)
+                        .map_err(|_| StateError::Unavailable("a batch reply out of shape".into())),
+                    _ => Err(StateError::Unavailable("a batch reply out of shape".into())),
+                }
+            })
+            .collect()
     }
 }

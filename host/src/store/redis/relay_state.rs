@@ -35,163 +35,146 @@ impl RedisStore {
         self.command(cmd).await
     }
 
-    /// Forward only, in one script: two hosts' relays may finish in either order.
+    /// Forward only: two hosts' relays may finish in either order.
     pub(in crate::store) async fn set_relay_cursor(
         &self,
         room: &RoomId,
         id: &str,
     ) -> Result<(), StoreError> {
         parse_id(id)?;
-        let (key, id) = (keys::relayed(room), id.to_owned());
-        self.redis
-            .run(|mut c| {
-                let mut inv = scripts::CURSOR_FORWARD.key(&key);
-                inv.arg(&id);
-                async move {
-                    let r = inv.invoke_async::<i64>(&mut c).await;
-                    (c, r)
-                }
-            })
-            .await
-            .map(drop)
+        self.relay_commit(room, Some(id), &[]).await.map(drop)
     }
 
-    /// Run the reads of `reads` (their replies, as `T`) and, with `min_replica_acks`, prove
-    /// that replicas hold what they read before anything is relayed: on the same connection, a
-    /// write to the room's fence key and a `WAIT` for it. Replication is in order, so replicas
-    /// that acknowledged the fence hold every entry read before it. Without this, a relay
-    /// reading from a primary that is partitioned from its replicas (or about to die) would
-    /// publish messages that are then lost with it: subscribers would see what the store never
-    /// kept.
-    async fn read_fenced<T: redis::FromRedisValue + Send + 'static>(
-        &self,
-        room: &RoomId,
-        reads: redis::Pipeline,
-    ) -> Result<T, StoreError> {
-        let acks = self.config.min_replica_acks;
-        if acks == 0 {
-            return self
-                .redis
-                .run(|mut c| {
-                    let p = reads.clone();
-                    async move {
-                        let r = p.query_async(&mut c).await;
-                        (c, r)
-                    }
-                })
-                .await;
-        }
-        let (fence, wait_ms, waiting) = (
-            keys::fence(room),
-            self.config.replica_ack_timeout_ms,
-            self.waiting_timeout(),
-        );
-        self.replicated
-            .run(|mut c| {
-                c.set_response_timeout(waiting);
-                let mut p = reads.clone();
-                p.cmd("INCR").arg(&fence).ignore();
-                p.cmd("WAIT").arg(acks).arg(wait_ms);
-                async move {
-                    // The reads' replies, then WAIT's count.
-                    let r: Result<T, Failure> = match p.query_async::<redis::Value>(&mut c).await {
-                        Ok(redis::Value::Array(mut replies)) if !replies.is_empty() => {
-                            let got = replies
-                                .pop()
-                                .and_then(|v| redis::from_redis_value::<u32>(v).ok())
-                                .unwrap_or(0);
-                            if got < acks {
-                                Err(Failure::NotReplicated { wanted: acks, got })
-                            } else {
-                                redis::from_redis_value(redis::Value::Array(replies)).map_err(|e| {
-                                    Failure::Redis(redis::RedisError::from((
-                                        redis::ErrorKind::Parse,
-                                        "relay read",
-                                        e.to_string(),
-                                    )))
-                                })
-                            }
-                        }
-                        Ok(_) => Err(Failure::Redis(redis::RedisError::from((
-                            redis::ErrorKind::Client,
-                            "unexpected pipeline reply",
-                        )))),
-                        Err(e) => Err(e.into()),
-                    };
-                    (c, r)
-                }
-            })
-            .await
-    }
-
-    pub(in crate::store) async fn relay_batch(
-        &self,
-        room: &RoomId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
-        let mut reads = redis::pipe();
-        reads.cmd("EXISTS").arg(keys::meta(room));
-        reads
-            .cmd("XRANGE")
-            .arg(keys::messages(room))
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit);
-        let (exists, reply): (bool, StreamRangeReply) = self.read_fenced(room, reads).await?;
-        if !exists {
-            return Err(StoreError::NotFound(format!("room {room}")));
-        }
-        self.decode(room, reply.ids).await
-    }
-
-    pub(in crate::store) async fn approved_backlog(
-        &self,
-        room: &RoomId,
-        limit: usize,
-    ) -> Result<Vec<(String, Option<StoredMessage>)>, StoreError> {
-        let mut reads = redis::pipe();
-        reads
-            .cmd("LRANGE")
-            .arg(keys::approved(room))
-            .arg(0)
-            .arg(limit.saturating_sub(1));
-        let (ids,): (Vec<String>,) = self.read_fenced(room, reads).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let m = self
-                .range(room, false, (&id, &id), 1, false)
-                .await?
-                .into_iter()
-                .next()
-                .map(|e| message_of(room, e.id, e.map, false))
-                .transpose()?;
-            out.push((id, m));
-        }
-        Ok(out)
-    }
-
-    /// Removes each published id once (`LREM 1`), in one round trip.
+    /// Takes each published approval off the queue once (by id, not by count).
     pub(in crate::store) async fn ack_approved(
         &self,
         room: &RoomId,
         ids: &[String],
     ) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
+        self.relay_commit(room, None, ids).await.map(drop)
+    }
+
+    /// The next batch to relay from `room`, in one script ([`scripts::RELAY_READ`]). With
+    /// `min_replica_acks`, the script also writes the room's fence key and a `WAIT` for it
+    /// follows on the same connection: replication is in order, so replicas that acknowledged
+    /// the fence hold every entry read before it. Without this, a relay reading from a primary
+    /// that is partitioned from its replicas (or about to die) would publish messages that are
+    /// then lost with it: subscribers would see what the store never kept.
+    pub(in crate::store) async fn relay_read(
+        &self,
+        room: &RoomId,
+        limit: usize,
+    ) -> Result<RelayBatch, StoreError> {
+        let keys = [
+            keys::meta(room),
+            keys::messages(room),
+            keys::relayed(room),
+            keys::approved(room),
+            keys::pending(room),
+            keys::traces(room),
+            keys::fence(room),
+        ];
+        let acks = self.config.min_replica_acks;
+        let (wait_ms, waiting) = (self.config.replica_ack_timeout_ms, self.waiting_timeout());
+        let pool = if acks > 0 {
+            &self.replicated
+        } else {
+            &self.redis
+        };
+        let reply: Value = pool
+            .run(|mut c| {
+                if acks > 0 {
+                    c.set_response_timeout(waiting);
+                }
+                let mut inv = scripts::RELAY_READ.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                inv.arg(limit).arg(if acks > 0 { "1" } else { "0" });
+                async move {
+                    let r: Result<Value, Failure> = match inv.invoke_async::<Value>(&mut c).await {
+                        Ok(v) if acks > 0 => match redis::cmd("WAIT")
+                            .arg(acks)
+                            .arg(wait_ms)
+                            .query_async::<u32>(&mut c)
+                            .await
+                        {
+                            Ok(got) if got >= acks => Ok(v),
+                            Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
+                            Err(e) => Err(e.into()),
+                        },
+                        other => other.map_err(Failure::from),
+                    };
+                    (c, r)
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => StoreError::NotFound(format!("room {room}")),
+                e => e,
+            })?;
+        let Value::Array(parts) = reply else {
+            return Err(corrupt("relay read reply"));
+        };
+        let [entries, flags, traces, approved, approved_entries]: [Value; 5] =
+            parts.try_into().map_err(|_| corrupt("relay read reply"))?;
+        let entries: StreamRangeReply =
+            redis::from_redis_value(entries).map_err(|_| corrupt("relay read entries"))?;
+        let flags: Vec<i64> = redis::from_redis_value(flags).unwrap_or_default();
+        let traces: Vec<String> = redis::from_redis_value(traces).unwrap_or_default();
+        let mut messages = Vec::with_capacity(entries.ids.len());
+        for (i, e) in entries.ids.into_iter().enumerate() {
+            let pending = flags.get(i).copied() == Some(1);
+            let mut m = message_of(room, e.id, e.map, pending)?;
+            if let Some(t) = traces.get(i).filter(|t| !t.is_empty()) {
+                m.trace = t.clone();
+            }
+            messages.push(m);
         }
-        let key = keys::approved(room);
-        let ids = ids.to_vec();
+        let ids: Vec<String> = redis::from_redis_value(approved).unwrap_or_default();
+        let found: Vec<Option<HashMap<String, Value>>> =
+            redis::from_redis_value(approved_entries).unwrap_or_default();
+        let mut approved = Vec::with_capacity(ids.len());
+        for (id, fields) in ids
+            .into_iter()
+            .zip(found.into_iter().chain(std::iter::repeat(None)))
+        {
+            let m = fields
+                .map(|f| message_of(room, id.clone(), f, false))
+                .transpose()?;
+            approved.push((id, m));
+        }
+        Ok(RelayBatch { messages, approved })
+    }
+
+    /// After publishing: the cursor forward to `last`, the `approved` ids off the queue, and
+    /// the dirty mark cleared if the room is settled, in one script
+    /// ([`scripts::RELAY_COMMIT`]). Returns whether it is settled.
+    pub(in crate::store) async fn relay_commit(
+        &self,
+        room: &RoomId,
+        last: Option<&str>,
+        approved: &[String],
+    ) -> Result<bool, StoreError> {
+        let keys = [
+            keys::relayed(room),
+            keys::approved(room),
+            keys::messages(room),
+            keys::RELAY_DIRTY.to_owned(),
+        ];
+        let mut args = vec![last.unwrap_or_default().to_owned(), room.to_string()];
+        args.extend(approved.iter().cloned());
         self.redis
             .run(|mut c| {
-                let mut p = redis::pipe();
-                for id in &ids {
-                    p.cmd("LREM").arg(&key).arg(1).arg(id).ignore();
+                let mut inv = scripts::RELAY_COMMIT.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                for a in &args {
+                    inv.arg(a);
                 }
                 async move {
-                    let r = p.query_async::<()>(&mut c).await;
+                    let r = inv.invoke_async::<i64>(&mut c).await.map(|s| s == 1);
                     (c, r)
                 }
             })
