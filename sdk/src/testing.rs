@@ -131,8 +131,16 @@ impl HostApi for TestHost {
 
     fn kv_batch(&self, ops: &[Op]) -> Result<Vec<Outcome>, StateError> {
         self.check_available()?;
-        // All or nothing, like the host's stores.
-        let before = self.state.borrow().clone();
+        // All or nothing, like the host's stores: the entries the batch touches, as they were.
+        let before: Vec<(String, Option<(String, Option<u64>)>)> = ops
+            .iter()
+            .map(|op| {
+                let key = match op {
+                    Op::Get(key) | Op::Set { key, .. } | Op::Incr { key, .. } => key,
+                };
+                (key.clone(), self.state.borrow().get(key).cloned())
+            })
+            .collect();
         let run = ops
             .iter()
             .map(|op| match op {
@@ -146,7 +154,13 @@ impl HostApi for TestHost {
             })
             .collect::<Result<Vec<_>, _>>();
         if run.is_err() {
-            *self.state.borrow_mut() = before;
+            let mut state = self.state.borrow_mut();
+            for (key, was) in before.into_iter().rev() {
+                match was {
+                    Some(entry) => state.insert(key, entry),
+                    None => state.remove(&key),
+                };
+            }
         }
         run
     }

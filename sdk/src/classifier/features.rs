@@ -70,10 +70,16 @@ pub fn features(original: &str) -> Vec<Feature> {
             names.push(format!("b:{w} {next}"));
         }
         if !w.starts_with('#') {
-            let padded: Vec<char> = format!(" {w} ").chars().collect();
+            let padded: Vec<char> = std::iter::once(' ')
+                .chain(w.chars())
+                .chain(std::iter::once(' '))
+                .collect();
             for n in [3, 4] {
                 for gram in padded.windows(n) {
-                    names.push(format!("c:{}", gram.iter().collect::<String>()));
+                    let mut name = String::with_capacity(2 + 4 * n);
+                    name.push_str("c:");
+                    name.extend(gram);
+                    names.push(name);
                 }
             }
         }
@@ -87,13 +93,45 @@ pub fn features(original: &str) -> Vec<Feature> {
     if is_shouting(original) {
         names.push("t:shouting".into());
     }
-    let mut seen = std::collections::HashSet::new();
+    // The first of each name, without copying any: which to keep, then keep them.
+    let keep: Vec<bool> = {
+        let mut seen: std::collections::HashSet<&str, Fnv> =
+            std::collections::HashSet::with_capacity_and_hasher(names.len(), Fnv::default());
+        names.iter().map(|n| seen.insert(n.as_str())).collect()
+    };
     names
         .into_iter()
-        .filter(|n| seen.insert(n.clone()))
+        .zip(keep)
+        .filter_map(|(n, keep)| keep.then_some(n))
         .take(MAX_FEATURES)
         .map(Feature::new)
         .collect()
+}
+
+/// FNV-1a as the hasher of the set that finds repeated names: short keys, no untrusted
+/// collision attacks to fear within one message of bounded length.
+#[derive(Default)]
+struct Fnv;
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 /// Whether most of at least 8 cased letters are upper case.
@@ -169,6 +207,97 @@ mod tests {
 
     fn names(text: &str) -> Vec<String> {
         features(text).into_iter().map(|f| f.name).collect()
+    }
+
+    /// The features as the first version computed them (one string per n-gram built twice,
+    /// a copy of every name to find repeats): what every shipped model was trained on.
+    fn reference(original: &str) -> Vec<Feature> {
+        let text = normalize(original);
+        let mut names: Vec<String> = Vec::new();
+        let mut rest = String::with_capacity(text.len());
+        let mut last = 0;
+        for url in find_urls(&text) {
+            rest.push_str(&text[last..url.start]);
+            rest.push(' ');
+            last = url.end;
+            names.push("u:link".into());
+            let host = url.host.trim_start_matches("www.");
+            names.push(format!("u:host:{host}"));
+            if let Some((_, tld)) = host.rsplit_once('.') {
+                names.push(format!("u:tld:{tld}"));
+            }
+            if let Some(path) = url.url.split_once(host).map(|(_, p)| p) {
+                for part in path.split(|c: char| !c.is_alphanumeric()) {
+                    if part.len() >= 3 && part.chars().all(|c| c.is_alphabetic()) {
+                        names.push(format!("u:path:{part}"));
+                    }
+                }
+            }
+        }
+        rest.push_str(&text[last.min(text.len())..]);
+
+        let words = words(&rest);
+        if words.is_empty() && names.is_empty() {
+            names.push("t:empty".into());
+        }
+        for (i, w) in words.iter().enumerate() {
+            if let Some(prefix) = w.strip_prefix("#phone:") {
+                // The number's first digits say what kind it is (premium, mobile, toll-free).
+                names.push("w:#phone".into());
+                names.push(format!("n:prefix:{prefix}"));
+                if let Some(next) = words.get(i + 1) {
+                    names.push(format!("b:#phone {next}"));
+                }
+                continue;
+            }
+            names.push(format!("w:{w}"));
+            if let Some(next) = words.get(i + 1) {
+                names.push(format!("b:{w} {next}"));
+            }
+            if !w.starts_with('#') {
+                let padded: Vec<char> = format!(" {w} ").chars().collect();
+                for n in [3, 4] {
+                    for gram in padded.windows(n) {
+                        names.push(format!("c:{}", gram.iter().collect::<String>()));
+                    }
+                }
+            }
+        }
+        let length = match words.len() {
+            0..=3 => "t:len:short",
+            4..=15 => "t:len:medium",
+            _ => "t:len:long",
+        };
+        names.push(length.into());
+        if is_shouting(original) {
+            names.push("t:shouting".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        names
+            .into_iter()
+            .filter(|n| seen.insert(n.clone()))
+            .take(MAX_FEATURES)
+            .map(Feature::new)
+            .collect()
+    }
+
+    #[test]
+    fn features_are_the_ones_the_shipped_model_was_trained_on() {
+        let corpus = concat!(
+            include_str!("../../../corpus/sme/train.tsv"),
+            include_str!("../../../corpus/sme/heldout.tsv")
+        );
+        let mut checked = 0;
+        for line in corpus.lines().skip(1) {
+            let Some(text) = line.splitn(4, '\t').nth(3) else {
+                continue;
+            };
+            assert_eq!(features(text), reference(text), "{text:?}");
+            checked += 1;
+        }
+        assert!(checked > 2000, "{checked}");
+        let long = "spam ".repeat(5000);
+        assert_eq!(features(&long), reference(&long));
     }
 
     #[test]

@@ -111,21 +111,26 @@ impl Model {
     pub fn score(&self, text: &str, top: usize) -> Score {
         let features = features(text);
         let scale = self.scale(features.len());
-        let mut parts: Vec<Contribution> = features
+        let weights: Vec<f32> = features
             .iter()
-            .map(|f| Contribution {
-                feature: f.name.clone(),
-                weight: self.weights[self.bucket(f)] * scale,
-            })
+            .map(|f| self.weights[self.bucket(f)] * scale)
             .collect();
-        let logit = self.bias + parts.iter().map(|c| c.weight).sum::<f32>();
-        parts.retain(|c| c.weight > 0.0);
-        parts.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        parts.truncate(top);
+        let logit = self.bias + weights.iter().sum::<f32>();
+        // The strongest spam features, in first-seen order among equals (a stable sort);
+        // only these names are copied.
+        let mut strongest: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
+        strongest.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
+        strongest.truncate(top);
         Score {
             logit,
             probability: sigmoid(logit),
-            top: parts,
+            top: strongest
+                .into_iter()
+                .map(|i| Contribution {
+                    feature: features[i].name.clone(),
+                    weight: weights[i],
+                })
+                .collect(),
         }
     }
 

@@ -61,6 +61,11 @@ pub fn fold_leet_char(c: char) -> Option<char> {
 /// homoglyphs folded to Latin. Leetspeak is not folded here because digits are meaningful in
 /// most text; [`super::FoldedText`] folds it inside words that contain letters.
 pub fn normalize(text: &str) -> String {
+    if text.is_ascii() {
+        // NFKC, lower-casing and homoglyph folding all leave ASCII as ASCII, and only the
+        // case changes: most trade chat takes this path.
+        return text.to_ascii_lowercase();
+    }
     let plain = nfkc(&strip_invisible(text)).to_lowercase();
     fold_confusables(&plain)
 }
@@ -68,6 +73,15 @@ pub fn normalize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_takes_the_fast_path_with_the_same_result() {
+        let every: String = (0u8..=127).map(char::from).collect();
+        for text in [every.as_str(), "Rs 800 per DOZEN, CALL 98200 12345!", "  "] {
+            let slow = fold_confusables(&nfkc(&strip_invisible(text)).to_lowercase());
+            assert_eq!(normalize(text), slow, "{text:?}");
+        }
+    }
 
     #[test]
     fn nfkc_folds_fullwidth_circled_and_math_letters() {
