@@ -4,6 +4,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+/// A stored value and its expiry (ms).
+type Entry = (String, Option<u64>);
+
 use crate::{init_plugin, Host, HostApi, Level, Message, Op, Outcome, Plugin, StateError, Verdict};
 
 /// Start time of every [`TestHost`] clock: 2023-11-14T22:13:20Z.
@@ -13,7 +16,7 @@ pub const START_MS: u64 = 1_700_000_000_000;
 #[derive(Debug)]
 pub struct TestHost {
     now: Cell<u64>,
-    state: RefCell<HashMap<String, (String, Option<u64>)>>,
+    state: RefCell<HashMap<String, Entry>>,
     logs: RefCell<Vec<(Level, String)>>,
     fail_state: Cell<bool>,
 }
@@ -132,7 +135,7 @@ impl HostApi for TestHost {
     fn kv_batch(&self, ops: &[Op]) -> Result<Vec<Outcome>, StateError> {
         self.check_available()?;
         // All or nothing, like the host's stores: the entries the batch touches, as they were.
-        let before: Vec<(String, Option<(String, Option<u64>)>)> = ops
+        let before: Vec<(String, Option<Entry>)> = ops
             .iter()
             .map(|op| {
                 let key = match op {

@@ -253,10 +253,14 @@ impl Chat {
     }
 
     /// The live chain's decision, computed on the blocking pool (plugins may block on state),
-    /// as many at once as the machine has cores.
+    /// as many at once as the machine has cores. A chain with no plugins decides at once,
+    /// without the hop to another thread.
     async fn judge(&self, message: Message) -> Result<Decision, ChatError> {
-        let _turn = self.admission.chain_turn().await?;
         let chain = self.chain.load_full();
+        if chain.is_empty() {
+            return Ok(chain.evaluate(&message));
+        }
+        let _turn = self.admission.chain_turn().await?;
         tokio::task::spawn_blocking(move || chain.evaluate(&message))
             .await
             .map_err(|e| ChatError::Chain(e.to_string()))

@@ -245,6 +245,11 @@ impl Chain {
         })
     }
 
+    /// Whether it has no plugins (every message is allowed as it is).
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
     /// The chain's generation number.
     pub fn generation(&self) -> u64 {
         self.generation

@@ -40,6 +40,11 @@ const BATCH: usize = 100;
 /// stays marked, so the next round comes back to it).
 const MAX_BATCHES_PER_DRAIN: usize = 50;
 
+/// Rooms drained from the store per round, at most (the rest wait for the next rounds).
+const STORE_ROOMS_PER_ROUND: usize = 16;
+/// Commits sent at once after publishing several rooms from memory.
+const COMMITS_AT_ONCE: usize = 8;
+
 /// Which rooms a relay round looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Scope {
@@ -160,6 +165,8 @@ pub struct Relay {
     poll_every: Duration,
     /// The cursor of each room as this relay last moved (or saw) it.
     committed: std::sync::Mutex<HashMap<RoomId, String>>,
+    /// Rooms waiting for their turn to be drained from the store.
+    queued: std::sync::Mutex<std::collections::VecDeque<RoomId>>,
 }
 
 impl Relay {
@@ -198,6 +205,7 @@ impl Relay {
             metrics: None,
             poll_every: Duration::from_secs(1),
             committed: std::sync::Mutex::default(),
+            queued: std::sync::Mutex::default(),
         }
     }
 
@@ -257,6 +265,10 @@ impl Relay {
                 last_poll = Instant::now();
             }
             let pause = match self.drain_scope(scope).await {
+                Ok(_) if self.queued_rooms() > 0 => {
+                    scope = Scope::Local;
+                    Duration::ZERO
+                }
                 Ok(_) => {
                     scope = Scope::Local;
                     self.poll_every.saturating_sub(last_poll.elapsed())
@@ -315,47 +327,95 @@ impl Relay {
         } else {
             self.store.dirty_rooms().await?
         };
-        self.drain_rooms(rooms, !full_scan).await
+        let mut published = self.drain_rooms(rooms, !full_scan).await?;
+        while self.queued_rooms() > 0 {
+            published += self.drain_rooms(Vec::new(), !full_scan).await?;
+        }
+        Ok(published)
     }
 
     /// Drain `rooms`; with `gauge`, the backlog gauge follows them (a full scan lists every
     /// room, dirty or not, so it leaves the gauge alone): what is left when it stops.
     async fn drain_rooms(&self, rooms: Vec<RoomId>, gauge: bool) -> Result<usize, RelayError> {
-        let backlog = |left: usize| {
-            if let (Some(m), true) = (&self.metrics, gauge) {
-                m.relay_backlog_rooms.set(left as i64);
+        let count = |n: usize| {
+            if let Some(m) = &self.metrics {
+                m.relay_published.inc_by(n as u64);
             }
         };
-        let total = rooms.len();
-        let mut published = 0;
-        for (i, room) in rooms.into_iter().enumerate() {
+        // First every room whose new messages this host holds in order after the cursor: all
+        // of them published, one confirmation from NATS, then their commits together. The
+        // others join the queue of rooms drained from the store, a few per round, so that a
+        // long queue (every room, at start) never holds up this host's new messages.
+        let mut from_memory = Vec::new();
+        let mut from_store = Vec::new();
+        for room in rooms {
             let fresh = self.wake.take_fresh(&room);
-            match self.drain_fresh_then_room(&room, fresh).await {
-                Ok(n) => {
-                    published += n;
-                    if let Some(m) = &self.metrics {
-                        m.relay_published.inc_by(n as u64);
-                    }
-                }
-                Err(e) => {
-                    // The room keeps its mark in the store: the next poll retries it.
-                    backlog(total - i);
-                    return Err(e);
-                }
+            match self.in_order(&room, fresh) {
+                Some(fresh) => from_memory.push((room, fresh)),
+                None => from_store.push(room),
             }
         }
-        backlog(0);
-        Ok(published)
+        let published_now = self
+            .publish_from_memory(&from_memory, &mut from_store)
+            .await;
+        if published_now.is_err() {
+            // Not confirmed: from the store, in turn (the rooms are still marked there).
+            from_store.extend(from_memory.iter().map(|(room, _)| room.clone()));
+        }
+        let turn = {
+            let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+            for room in from_store {
+                if !queued.contains(&room) {
+                    queued.push_back(room);
+                }
+            }
+            let n = queued.len().min(STORE_ROOMS_PER_ROUND);
+            queued.drain(..n).collect::<Vec<_>>()
+        };
+        let mut published = 0;
+        let mut result = published_now;
+        if result.is_ok() {
+            published = from_memory.iter().map(|(_, f)| f.len()).sum();
+            count(published);
+        }
+        for (i, room) in turn.iter().enumerate() {
+            if result.is_err() {
+                // The room keeps its mark in the store; it is tried again in turn.
+                self.requeue(&turn[i..]);
+                break;
+            }
+            match self.drain_room(room).await {
+                Ok(n) => {
+                    published += n;
+                    count(n);
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        if let (Some(m), true) = (&self.metrics, gauge) {
+            m.relay_backlog_rooms.set(self.queued_rooms() as i64);
+        }
+        result.map(|()| published)
     }
 
-    /// Publish this host's `fresh` messages of `room` from memory when they continue the
-    /// room's stream right after the relay's cursor (then one commit, no read); otherwise, or
-    /// when more is waiting, from the store.
-    async fn drain_fresh_then_room(
-        &self,
-        room: &RoomId,
-        mut fresh: Vec<Fresh>,
-    ) -> Result<usize, RelayError> {
+    fn requeue(&self, rooms: &[RoomId]) {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        for room in rooms {
+            if !queued.contains(room) {
+                queued.push_back(room.clone());
+            }
+        }
+    }
+
+    /// Rooms waiting for their turn to be drained from the store.
+    fn queued_rooms(&self) -> usize {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// This host's `fresh` messages of `room`, in stream order, if they continue the room's
+    /// stream right after the relay's cursor (each one's previous entry is the one before it,
+    /// the first's is the cursor): then they can be published from memory, without a read.
+    fn in_order(&self, room: &RoomId, mut fresh: Vec<Fresh>) -> Option<Vec<Fresh>> {
         let key = |id: &str| parse_id(id).unwrap_or_default();
         fresh.sort_by_key(|f| key(&f.message.id));
         let mut known = self
@@ -372,7 +432,6 @@ impl Relay {
             }
         }
         fresh.retain(|f| known.as_deref().is_none_or(|k| key(&f.message.id) > key(k)));
-        // Contiguous from the cursor: each one's previous entry is the one before it.
         let mut expected = known;
         let contiguous = !fresh.is_empty()
             && fresh.iter().all(|f| {
@@ -380,20 +439,56 @@ impl Relay {
                 expected = Some(f.message.id.clone());
                 next
             });
-        if !contiguous {
-            return self.drain_room(room).await;
+        contiguous.then_some(fresh)
+    }
+
+    /// Publish `rooms`' messages, wait for one confirmation, then commit every room (a few at
+    /// a time); a room not settled by its commit joins `unsettled`.
+    async fn publish_from_memory(
+        &self,
+        rooms: &[(RoomId, Vec<Fresh>)],
+        unsettled: &mut Vec<RoomId>,
+    ) -> Result<(), RelayError> {
+        if rooms.is_empty() {
+            return Ok(());
         }
-        for f in &fresh {
-            self.publish_stored(&f.message).await?;
+        for (_, fresh) in rooms {
+            for f in fresh {
+                self.publish_stored(&f.message).await?;
+            }
         }
         self.flush().await?;
-        let last = fresh.last().map(|f| f.message.id.clone());
-        let settled = self.store.relay_commit(room, last.as_deref(), &[]).await?;
-        self.note_committed(room, last);
-        if settled {
-            return Ok(fresh.len());
+        let mut commits = Vec::with_capacity(rooms.len());
+        for chunk in rooms.chunks(COMMITS_AT_ONCE) {
+            commits.extend(
+                futures::future::join_all(
+                    chunk
+                        .iter()
+                        .map(|(room, fresh)| self.commit_fresh(room, fresh)),
+                )
+                .await,
+            );
         }
-        Ok(fresh.len() + self.drain_room(room).await?)
+        for (room, settled) in commits {
+            if !settled? {
+                unsettled.push(room);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commit `fresh`, published from memory: whether `room` is settled.
+    async fn commit_fresh(
+        &self,
+        room: &RoomId,
+        fresh: &[Fresh],
+    ) -> (RoomId, Result<bool, crate::store::StoreError>) {
+        let last = fresh.last().map(|f| f.message.id.clone());
+        let settled = self.store.relay_commit(room, last.as_deref(), &[]).await;
+        if settled.is_ok() {
+            self.note_committed(room, last);
+        }
+        (room.clone(), settled)
     }
 
     fn note_committed(&self, room: &RoomId, last: Option<String>) {

@@ -96,7 +96,7 @@ pub fn features(original: &str) -> Vec<Feature> {
     // The first of each name, without copying any: which to keep, then keep them.
     let keep: Vec<bool> = {
         let mut seen: std::collections::HashSet<&str, Fnv> =
-            std::collections::HashSet::with_capacity_and_hasher(names.len(), Fnv::default());
+            std::collections::HashSet::with_capacity_and_hasher(names.len(), Fnv);
         names.iter().map(|n| seen.insert(n.as_str())).collect()
     };
     names

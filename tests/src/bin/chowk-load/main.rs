@@ -344,7 +344,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     .await?;
 
     // Past the host's start (its relay looks at every room once) before counting.
-    run.phase(&host, args.rate.min(500.0), 1).await;
+    run.phase(&host, args.rate.min(500.0), 2).await;
     println!(
         "  Redis commands per post ({} posts under MONITOR, relay included):",
         args.census_posts
