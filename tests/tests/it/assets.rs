@@ -1,4 +1,4 @@
-//! Plugin assets (contract 0.2.0): a plugin reads files the manifest names; a changed asset
+//! Plugin assets (contract 0.2.0, and plugins built for earlier contracts): a plugin reads files the manifest names; a changed asset
 //! reloads the chain like a changed component (file watch, and fleet publish over NATS, which
 //! uploads only what changed); and a plugin built against 0.1.0, before assets existed, still
 //! loads and runs with its state and clock.

@@ -25,7 +25,8 @@ use crate::store::RoomId;
 
 /// Set of all room ids.
 pub const ROOMS: &str = "chowk:rooms";
-/// Rooms the relay should look at (a hint; the relay also scans every room periodically).
+/// Rooms the relay must look at: marked with every append and approval, cleared by the relay
+/// only when a room has nothing left to publish.
 pub const RELAY_DIRTY: &str = "chowk:relay:dirty";
 
 fn room(room: &RoomId, suffix: &str) -> String {

@@ -69,19 +69,7 @@ impl RedisStore {
                 }
                 async move {
                     type Reply = (i64, String, HashMap<String, Value>, i64, String, String);
-                    let r: Result<Reply, Failure> = match inv.invoke_async(&mut c).await {
-                        Ok(t) if acks > 0 => match redis::cmd("WAIT")
-                            .arg(acks)
-                            .arg(wait_ms)
-                            .query_async::<u32>(&mut c)
-                            .await
-                        {
-                            Ok(got) if got >= acks => Ok(t),
-                            Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
-                            Err(e) => Err(e.into()),
-                        },
-                        other => other.map_err(Failure::from),
-                    };
+                    let r = invoke_then_wait::<Reply>(&mut c, &inv, acks, wait_ms).await;
                     (c, r)
                 }
             })

@@ -20,7 +20,7 @@ use redis::Value;
 
 pub use config::RedisConfig;
 pub use plugin_state::RedisPluginState;
-use pool::{Failure, Redis};
+use pool::{invoke_then_wait, Failure, Redis};
 
 use super::model::{
     parse_id, Appended, CreatedRoom, Decision, HistoryPage, HistoryQuery, Label, NewMessage,

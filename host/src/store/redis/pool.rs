@@ -30,6 +30,29 @@ pub(super) enum Pools {
 /// One connection to the primary. Multiplexed: clones share it, requests are pipelined.
 pub(super) type Conn = MultiplexedConnection;
 
+/// Run a script, then (with `acks` > 0) `WAIT acks wait_ms` on the same connection: the
+/// script's writes are acknowledged only when that many replicas hold them.
+pub(super) async fn invoke_then_wait<T: redis::FromRedisValue>(
+    c: &mut Conn,
+    inv: &redis::ScriptInvocation<'_>,
+    acks: u32,
+    wait_ms: u64,
+) -> Result<T, Failure> {
+    let reply = inv.invoke_async::<T>(c).await?;
+    if acks == 0 {
+        return Ok(reply);
+    }
+    let got: u32 = redis::cmd("WAIT")
+        .arg(acks)
+        .arg(wait_ms)
+        .query_async(c)
+        .await?;
+    if got < acks {
+        return Err(Failure::NotReplicated { wanted: acks, got });
+    }
+    Ok(reply)
+}
+
 /// How one attempt of a call failed: a Redis error, or a write that too few replicas
 /// confirmed in time (which may mean a demoted primary Sentinel has not converted yet, so it is
 /// retried on a freshly resolved connection like a transient error).

@@ -92,19 +92,7 @@ impl RedisStore {
                 }
                 inv.arg(limit).arg(if acks > 0 { "1" } else { "0" });
                 async move {
-                    let r: Result<Value, Failure> = match inv.invoke_async::<Value>(&mut c).await {
-                        Ok(v) if acks > 0 => match redis::cmd("WAIT")
-                            .arg(acks)
-                            .arg(wait_ms)
-                            .query_async::<u32>(&mut c)
-                            .await
-                        {
-                            Ok(got) if got >= acks => Ok(v),
-                            Ok(got) => Err(Failure::NotReplicated { wanted: acks, got }),
-                            Err(e) => Err(e.into()),
-                        },
-                        other => other.map_err(Failure::from),
-                    };
+                    let r = invoke_then_wait::<Value>(&mut c, &inv, acks, wait_ms).await;
                     (c, r)
                 }
             })

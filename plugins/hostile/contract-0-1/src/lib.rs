@@ -1,7 +1,7 @@
 //! Test fixture: a plugin built against `chowk:plugin@0.1.0` directly from
 //! `wit/deps/plugin-0.1.0/`, as every plugin was before the `assets` import. It scores the word
 //! `legacy` and uses the 0.1.0 host imports (state and clock), so a test can prove that a host
-//! implementing 0.2.0 still loads and runs it.
+//! implementing a later version (0.2.0, 0.3.0) still loads and runs it.
 
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
