@@ -182,10 +182,11 @@ impl Chat {
                 client_id,
             })
             .await?;
-        match (&appended.placed, appended.created) {
-            (Some(placed), _) => self.outbox.appended(&appended.message, placed),
-            (None, true) => self.wake_relay(room),
-            (None, false) => {}
+        match &appended.placed {
+            Some(placed) => self.outbox.appended(&appended.message, placed),
+            // Stored by an earlier attempt of this call or of the client's (its answer was
+            // lost): wake the relay anyway, in case no relay saw it yet.
+            None => self.wake_relay(room),
         }
         Ok(Posted {
             message: appended.message,

@@ -37,7 +37,7 @@ use crate::wire::{MessageView, ModerationEvent};
 /// Messages published per batch (one read, one flush, one commit).
 const BATCH: usize = 100;
 /// Batches one drain of a room publishes at most before it turns to other rooms (the room
-/// stays marked, so the next round comes back to it).
+/// goes back in line, and stays marked in the store).
 const MAX_BATCHES_PER_DRAIN: usize = 50;
 
 /// Rooms drained from the store per round, at most (the rest wait for the next rounds).
@@ -166,7 +166,40 @@ pub struct Relay {
     /// The cursor of each room as this relay last moved (or saw) it.
     committed: std::sync::Mutex<HashMap<RoomId, String>>,
     /// Rooms waiting for their turn to be drained from the store.
-    queued: std::sync::Mutex<std::collections::VecDeque<RoomId>>,
+    queued: std::sync::Mutex<RoomQueue>,
+}
+
+/// Rooms in line for a drain from the store, each once.
+#[derive(Debug, Default)]
+struct RoomQueue {
+    order: std::collections::VecDeque<RoomId>,
+    members: HashSet<RoomId>,
+}
+
+impl RoomQueue {
+    fn push_back(&mut self, room: RoomId) {
+        if self.members.insert(room.clone()) {
+            self.order.push_back(room);
+        }
+    }
+
+    fn push_front(&mut self, room: RoomId) {
+        if self.members.insert(room.clone()) {
+            self.order.push_front(room);
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Vec<RoomId> {
+        let taken: Vec<RoomId> = self.order.drain(..n.min(self.order.len())).collect();
+        for room in &taken {
+            self.members.remove(room);
+        }
+        taken
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
 }
 
 impl Relay {
@@ -296,17 +329,14 @@ impl Relay {
     }
 
     async fn drain_scope(&self, scope: Scope) -> Result<usize, RelayError> {
-        let mut rooms = match scope {
+        let local = self.wake.take_rooms();
+        let mut rest = match scope {
             Scope::Local => Vec::new(),
             Scope::Dirty => self.store.dirty_rooms().await?,
             Scope::Everything => self.all_rooms().await?,
         };
-        for room in self.wake.take_rooms() {
-            if !rooms.contains(&room) {
-                rooms.push(room);
-            }
-        }
-        self.drain_rooms(rooms, scope == Scope::Dirty).await
+        rest.retain(|room| !local.contains(room));
+        self.drain_rooms(local, rest, scope == Scope::Dirty).await
     }
 
     async fn all_rooms(&self) -> Result<Vec<RoomId>, RelayError> {
@@ -327,16 +357,22 @@ impl Relay {
         } else {
             self.store.dirty_rooms().await?
         };
-        let mut published = self.drain_rooms(rooms, !full_scan).await?;
+        let mut published = self.drain_rooms(Vec::new(), rooms, !full_scan).await?;
         while self.queued_rooms() > 0 {
-            published += self.drain_rooms(Vec::new(), !full_scan).await?;
+            published += self.drain_rooms(Vec::new(), Vec::new(), !full_scan).await?;
         }
         Ok(published)
     }
 
-    /// Drain `rooms`; with `gauge`, the backlog gauge follows them (a full scan lists every
-    /// room, dirty or not, so it leaves the gauge alone): what is left when it stops.
-    async fn drain_rooms(&self, rooms: Vec<RoomId>, gauge: bool) -> Result<usize, RelayError> {
+    /// Drain the rooms this host wrote to (`local`, first in line for a store read when they
+    /// need one) and `rest`; with `gauge`, the backlog gauge follows the queue (a full scan
+    /// lists every room, dirty or not, so it leaves the gauge alone).
+    async fn drain_rooms(
+        &self,
+        local: Vec<RoomId>,
+        rest: Vec<RoomId>,
+        gauge: bool,
+    ) -> Result<usize, RelayError> {
         let count = |n: usize| {
             if let Some(m) = &self.metrics {
                 m.relay_published.inc_by(n as u64);
@@ -348,11 +384,11 @@ impl Relay {
         // long queue (every room, at start) never holds up this host's new messages.
         let mut from_memory = Vec::new();
         let mut from_store = Vec::new();
-        for room in rooms {
-            let fresh = self.wake.take_fresh(&room);
-            match self.in_order(&room, fresh) {
-                Some(fresh) => from_memory.push((room, fresh)),
-                None => from_store.push(room),
+        for room in local.iter().chain(&rest) {
+            let fresh = self.wake.take_fresh(room);
+            match self.in_order(room, fresh) {
+                Some(fresh) => from_memory.push((room.clone(), fresh)),
+                None => from_store.push(room.clone()),
             }
         }
         let published_now = self
@@ -365,12 +401,13 @@ impl Relay {
         let turn = {
             let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
             for room in from_store {
-                if !queued.contains(&room) {
+                if local.contains(&room) {
+                    queued.push_front(room);
+                } else {
                     queued.push_back(room);
                 }
             }
-            let n = queued.len().min(STORE_ROOMS_PER_ROUND);
-            queued.drain(..n).collect::<Vec<_>>()
+            queued.take(STORE_ROOMS_PER_ROUND)
         };
         let mut published = 0;
         let mut result = published_now;
@@ -385,9 +422,13 @@ impl Relay {
                 break;
             }
             match self.drain_room(room).await {
-                Ok(n) => {
+                Ok((n, settled)) => {
                     published += n;
                     count(n);
+                    if !settled {
+                        // More than one drain's worth: back in line.
+                        self.requeue(std::slice::from_ref(room));
+                    }
                 }
                 Err(e) => result = Err(e),
             }
@@ -401,9 +442,7 @@ impl Relay {
     fn requeue(&self, rooms: &[RoomId]) {
         let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
         for room in rooms {
-            if !queued.contains(room) {
-                queued.push_back(room.clone());
-            }
+            queued.push_back(room.clone());
         }
     }
 
@@ -500,10 +539,11 @@ impl Relay {
         }
     }
 
-    /// Publish batches of `room` until it is settled: one read and one commit per batch
-    /// (messages after the cursor and approvals waiting, then the cursor, the approvals taken
-    /// and the dirty mark, each in one script).
-    async fn drain_room(&self, room: &RoomId) -> Result<usize, RelayError> {
+    /// Publish batches of `room` until it is settled, at most [`MAX_BATCHES_PER_DRAIN`]: one
+    /// read and one commit per batch (messages after the cursor and approvals waiting, then the
+    /// cursor, the approvals taken and the dirty mark, each in one script). Returns what it
+    /// published and whether the room is settled.
+    async fn drain_room(&self, room: &RoomId) -> Result<(usize, bool), RelayError> {
         let mut published = 0;
         for _ in 0..MAX_BATCHES_PER_DRAIN {
             let batch = self.store.relay_read(room, BATCH).await?;
@@ -525,10 +565,10 @@ impl Relay {
                 .await?;
             self.note_committed(room, last);
             if settled {
-                break;
+                return Ok((published, true));
             }
         }
-        Ok(published)
+        Ok((published, false))
     }
 
     async fn publish_stored(&self, m: &StoredMessage) -> Result<(), RelayError> {

@@ -1,5 +1,7 @@
 //! The key schema. Every key starts with `chowk:`; a room's keys share the hash tag
-//! `{room:<id>}` so they land in one Redis Cluster slot and one Lua script may touch them all.
+//! `{room:<id>}`. The scripts that write a room (append, moderate, relay commit) also touch
+//! the global `chowk:relay:dirty`, so Chowk runs on one primary (with replicas, Sentinel or an
+//! HAProxy front), not on Redis Cluster.
 //!
 //! | key | type | holds |
 //! |---|---|---|

@@ -144,13 +144,13 @@ impl RedisStore {
         }
     }
 
-    /// How long one write-and-`WAIT` may take on its connection: the base timeout plus the
-    /// `WAIT` (the client's own response timeout would otherwise cut the `WAIT` short).
     /// The settings this store runs with.
     pub fn config(&self) -> &RedisConfig {
         &self.config
     }
 
+    /// How long one write-and-`WAIT` may take on its connection: the base timeout plus the
+    /// `WAIT` (the client's own response timeout would otherwise cut the `WAIT` short).
     fn waiting_timeout(&self) -> Duration {
         Duration::from_millis(self.config.timeout_ms + self.config.replica_ack_timeout_ms)
     }

@@ -108,8 +108,15 @@ impl RedisStore {
             parts.try_into().map_err(|_| corrupt("relay read reply"))?;
         let entries: StreamRangeReply =
             redis::from_redis_value(entries).map_err(|_| corrupt("relay read entries"))?;
-        let flags: Vec<i64> = redis::from_redis_value(flags).unwrap_or_default();
-        let traces: Vec<String> = redis::from_redis_value(traces).unwrap_or_default();
+        // A reply out of shape is an error, never a default: a flag read as "not pending"
+        // would publish a held message, an entry read as gone would drop an approval.
+        let flags: Vec<i64> =
+            redis::from_redis_value(flags).map_err(|_| corrupt("relay read flags"))?;
+        let traces: Vec<String> =
+            redis::from_redis_value(traces).map_err(|_| corrupt("relay read traces"))?;
+        if flags.len() != entries.ids.len() || traces.len() != entries.ids.len() {
+            return Err(corrupt("relay read flags"));
+        }
         let mut messages = Vec::with_capacity(entries.ids.len());
         for (i, e) in entries.ids.into_iter().enumerate() {
             let pending = flags.get(i).copied() == Some(1);
