@@ -74,10 +74,7 @@ impl RedisStore {
                 }
             })
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => StoreError::NotFound(format!("room {}", m.room)),
-                e => e,
-            })?;
+            .map_err(naming_room(&m.room))?;
         // Found by the host's own key, an earlier attempt of this very call stored it (its
         // answer was lost): for the client this is the one and only creation.
         if created == 1 || !by_client {
@@ -137,10 +134,7 @@ impl RedisStore {
                 }
             })
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => StoreError::NotFound(format!("room {room}")),
-                e => e,
-            })?;
+            .map_err(naming_room(room))?;
         let Value::Array(mut parts) = reply else {
             return Err(corrupt("post context"));
         };

@@ -49,6 +49,14 @@ fn str_of(map: &HashMap<String, Value>, field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A script's `NOROOM` answer, named after the room it was about.
+fn naming_room(room: &RoomId) -> impl FnOnce(StoreError) -> StoreError + '_ {
+    move |e| match e {
+        StoreError::NotFound(_) => StoreError::NotFound(format!("room {room}")),
+        e => e,
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("unexpected data in Redis: {what}"))
 }

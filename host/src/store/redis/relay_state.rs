@@ -97,10 +97,7 @@ impl RedisStore {
                 }
             })
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => StoreError::NotFound(format!("room {room}")),
-                e => e,
-            })?;
+            .map_err(naming_room(room))?;
         let Value::Array(parts) = reply else {
             return Err(corrupt("relay read reply"));
         };
