@@ -235,8 +235,8 @@ impl Store {
     }
 
     /// Store a judged message (marking its room for the relay in the same step). With a
-    /// client id seen before (from the same sender, in this
-    /// room), returns the original message instead of storing a duplicate.
+    /// client id seen before (from the same sender, in this room), returns the original
+    /// message instead of storing a duplicate.
     pub async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
         dispatch!(self, s => s.append(message))
     }

@@ -262,7 +262,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(chowk_tests::repo_root);
     let default_chain = target::chain_text(&chain_root)?;
-    let bootstrap = bootstrap_rooms(args.rooms);
     println!(
         "# chowk-load: {} ({} cores), {}",
         cpu_model(),
@@ -312,13 +311,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         drop(bare);
 
         println!("\n## Chowk, empty chain");
-        let empty = start_chowk(
-            &run,
-            "empty chain",
-            &chowk,
-            &format!("{}{bootstrap}", target::EMPTY_CHAIN),
-        )
-        .await?;
+        let empty = start_chowk(&mut run, "empty chain", &chowk, target::EMPTY_CHAIN).await?;
         let p = run.phase(&empty, args.rate, args.baseline_seconds).await;
         p.print(&format!("{}/s", args.rate));
         let empty_cpu = p.cpu_us_per_post("host");
@@ -335,16 +328,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     println!("\n## Chowk, default chain");
-    let host = start_chowk(
-        &run,
-        "default chain",
-        &chowk,
-        &format!("{default_chain}{bootstrap}"),
-    )
-    .await?;
+    let host = start_chowk(&mut run, "default chain", &chowk, &default_chain).await?;
 
-    // Past the host's start (its relay looks at every room once) before counting.
-    run.phase(&host, args.rate.min(500.0), 2).await;
     println!(
         "  Redis commands per post ({} posts under MONITOR, relay included):",
         args.census_posts
@@ -475,15 +460,17 @@ fn p99(h: &Histogram<u64>) -> f64 {
     h.value_at_quantile(0.99) as f64 / 1000.0
 }
 
-/// Start a Chowk host, wait for `/readyz`, and time the first post after it.
+/// Start a Chowk host with `chain` and every room, wait for `/readyz`, time the first post
+/// after it, then post for 2 s so that what is measured next is past the host's start (its
+/// relay looks at every room once).
 async fn start_chowk(
-    run: &Run,
+    run: &mut Run,
     name: &str,
     chowk: &std::path::Path,
     chain: &str,
 ) -> anyhow::Result<Target> {
-    let (manifest, bootstrap) = chain.split_once(BOOTSTRAP_MARK).unwrap_or((chain, ""));
-    let target = Target::chowk(name, chowk, manifest, &run.stores, run.args.acks, bootstrap)?;
+    let bootstrap = bootstrap_rooms(run.args.rooms);
+    let target = Target::chowk(name, chowk, chain, &run.stores, run.args.acks, &bootstrap)?;
     target.wait_ready(&run.crowd.client).await?;
     let token = run.crowd.token(&format!("first-{}", run.seq))?;
     let t = Instant::now();
@@ -503,14 +490,13 @@ async fn start_chowk(
         r.status(),
         t.elapsed().as_secs_f64() * 1000.0
     );
+    run.phase(&target, run.args.rate.min(500.0), 2).await;
     Ok(target)
 }
 
-const BOOTSTRAP_MARK: &str = "\n#--bootstrap--\n";
-
 /// `[[bootstrap.rooms]]` for every room, so they exist before the host reports ready.
 fn bootstrap_rooms(rooms: usize) -> String {
-    let mut s = String::from(BOOTSTRAP_MARK);
+    let mut s = String::new();
     for i in 0..rooms {
         s.push_str(&format!("[[bootstrap.rooms]]\nid = \"r{i:04}\"\n"));
     }
