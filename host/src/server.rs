@@ -136,10 +136,12 @@ impl Server {
             }
             Err(e) => return Err(e),
         };
-        // Connections and scripts before the first request; a store that does not answer yet
-        // is reported by `/readyz`, not a reason not to start.
-        if let Err(e) = store.warm().await {
-            tracing::warn!(error = %e, "could not warm the store's connections");
+        // Connections and scripts before the first request. A store that did not answer the
+        // bootstrap is not waited for a second time: `/readyz` reports it.
+        if pending_rooms.is_none() {
+            if let Err(e) = store.warm().await {
+                tracing::warn!(error = %e, "could not warm the store's connections");
+            }
         }
         let state: Arc<dyn PluginState> = match &*store {
             Store::Redis(redis) => Arc::new(redis.plugin_state(tokio::runtime::Handle::current())),

@@ -54,6 +54,15 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The key it touches.
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Get(key) | Op::Set { key, .. } | Op::Incr { key, .. } => key,
+        }
+    }
+}
+
 /// What one operation of a batch returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

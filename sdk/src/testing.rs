@@ -138,10 +138,8 @@ impl HostApi for TestHost {
         let before: Vec<(String, Option<Entry>)> = ops
             .iter()
             .map(|op| {
-                let key = match op {
-                    Op::Get(key) | Op::Set { key, .. } | Op::Incr { key, .. } => key,
-                };
-                (key.clone(), self.state.borrow().get(key).cloned())
+                let key = op.key();
+                (key.to_owned(), self.state.borrow().get(key).cloned())
             })
             .collect();
         let run = ops

@@ -826,8 +826,8 @@ pub fn watch_sse(checker: &Checker, hosts: &Hosts, room: &str, token: &str) -> S
     }
 }
 
-/// The message id in an SSE `message` event's JSON data.
-fn sse_message_id(event: &str) -> Option<String> {
+/// The message id in one SSE event (its `data:` lines, a message as clients see it), if any.
+pub fn sse_message_id(event: &str) -> Option<String> {
     let data: String = event
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))

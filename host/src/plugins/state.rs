@@ -192,6 +192,33 @@ impl Inner {
             self.map.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
         }
     }
+
+    fn put(&mut self, k: (String, String), value: &str, ttl_ms: Option<u64>, now: u64) {
+        self.map
+            .insert(k, (value.to_owned(), ttl_ms.map(|t| now + t)));
+    }
+
+    /// Add `delta` to the integer at `k` (`key` names it in the error).
+    fn add(
+        &mut self,
+        k: (String, String),
+        key: &str,
+        delta: i64,
+        ttl_ms: Option<u64>,
+        now: u64,
+    ) -> Result<i64, StateError> {
+        let (next, exp) = match self.live(&k, now) {
+            Some((v, exp)) => {
+                let cur: i64 = v
+                    .parse()
+                    .map_err(|_| StateError::NotAnInteger(key.to_owned()))?;
+                (cur.saturating_add(delta), *exp)
+            }
+            None => (delta, ttl_ms.map(|t| now + t)),
+        };
+        self.map.insert(k, (next.to_string(), exp));
+        Ok(next)
+    }
 }
 
 impl PluginState for MemoryState {
@@ -206,10 +233,7 @@ impl PluginState for MemoryState {
         check_sizes(key, Some(value))?;
         let now = self.clock.now_ms();
         let mut inner = self.lock();
-        inner.map.insert(
-            (ns.to_owned(), key.to_owned()),
-            (value.to_owned(), ttl_ms.map(|t| now + t)),
-        );
+        inner.put((ns.to_owned(), key.to_owned()), value, ttl_ms, now);
         inner.wrote(now);
         Ok(())
     }
@@ -223,18 +247,8 @@ impl PluginState for MemoryState {
     ) -> Result<i64, StateError> {
         check_sizes(key, None)?;
         let now = self.clock.now_ms();
-        let k = (ns.to_owned(), key.to_owned());
         let mut inner = self.lock();
-        let (next, exp) = match inner.live(&k, now) {
-            Some((v, exp)) => {
-                let cur: i64 = v
-                    .parse()
-                    .map_err(|_| StateError::NotAnInteger(key.to_owned()))?;
-                (cur.saturating_add(delta), *exp)
-            }
-            None => (delta, ttl_ms.map(|t| now + t)),
-        };
-        inner.map.insert(k, (next.to_string(), exp));
+        let next = inner.add((ns.to_owned(), key.to_owned()), key, delta, ttl_ms, now)?;
         inner.wrote(now);
         Ok(next)
     }
@@ -260,27 +274,12 @@ impl PluginState for MemoryState {
                     inner.live(&k, now).map(|(v, _)| v.clone()),
                 )),
                 StateOp::Set { value, ttl_ms, .. } => {
-                    inner
-                        .map
-                        .insert(k, (value.clone(), ttl_ms.map(|t| now + t)));
+                    inner.put(k, value, *ttl_ms, now);
                     Ok(StateOutcome::Done)
                 }
-                StateOp::Incr { key, delta, ttl_ms } => match inner.live(&k, now).cloned() {
-                    Some((v, exp)) => match v.parse::<i64>() {
-                        Ok(cur) => {
-                            let next = cur.saturating_add(*delta);
-                            inner.map.insert(k, (next.to_string(), exp));
-                            Ok(StateOutcome::Count(next))
-                        }
-                        Err(_) => Err(StateError::NotAnInteger(key.clone())),
-                    },
-                    None => {
-                        inner
-                            .map
-                            .insert(k, (delta.to_string(), ttl_ms.map(|t| now + t)));
-                        Ok(StateOutcome::Count(*delta))
-                    }
-                },
+                StateOp::Incr { key, delta, ttl_ms } => inner
+                    .add(k, key, *delta, *ttl_ms, now)
+                    .map(StateOutcome::Count),
             };
             match outcome {
                 Ok(o) => outcomes.push(o),

@@ -146,14 +146,20 @@ impl RedisStore {
         let mut next = || parts.next().unwrap_or(Value::Nil);
         let meta: HashMap<String, String> =
             redis::from_redis_value(next()).map_err(|_| corrupt("room"))?;
-        let member = redis::from_redis_value::<i64>(next()).unwrap_or(0) == 1;
-        let moderator = redis::from_redis_value::<i64>(next()).unwrap_or(0) == 1;
+        // As in every script reply: out of shape is an error, never a default.
+        let flag = |v: Value, what: &str| {
+            redis::from_redis_value::<i64>(v)
+                .map(|n| n == 1)
+                .map_err(|_| corrupt(what))
+        };
+        let member = flag(next(), "membership")?;
+        let moderator = flag(next(), "moderator role")?;
         let existing = match <[Value; 3]>::try_from(found) {
             Ok([id, fields, pending]) => {
                 let id: String = redis::from_redis_value(id).map_err(|_| corrupt("client id"))?;
                 let fields: HashMap<String, Value> =
-                    redis::from_redis_value(fields).unwrap_or_default();
-                let pending = redis::from_redis_value::<i64>(pending).unwrap_or(0) == 1;
+                    redis::from_redis_value(fields).map_err(|_| corrupt("client id's message"))?;
+                let pending = flag(pending, "pending flag")?;
                 // Trimmed or removed since: judged and appended again, where the append
                 // reports it.
                 (!fields.is_empty())

@@ -187,20 +187,21 @@ impl RedisStore {
         }
         self.redis
             .run(|mut c| async move {
-                let mut r = Ok(());
-                for script in [
+                let scripts = [
                     &*scripts::PREPARE_POST,
                     &*scripts::APPEND,
                     &*scripts::RELAY_READ,
                     &*scripts::RELAY_COMMIT,
                     &*scripts::KV_BATCH,
                     &*scripts::INCR,
-                ] {
-                    if let Err(e) = script.load_async(&mut c).await {
-                        r = Err(e);
-                        break;
+                ];
+                let r = async {
+                    for script in scripts {
+                        script.load_async(&mut c).await?;
                     }
+                    Ok::<(), redis::RedisError>(())
                 }
+                .await;
                 (c, r)
             })
             .await

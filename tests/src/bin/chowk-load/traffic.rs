@@ -293,14 +293,10 @@ impl Arrivals {
             let mut buf = String::new();
             while let Some(Ok(chunk)) = body.next().await {
                 buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find('\n') {
-                    let line: String = buf.drain(..=end).collect();
-                    if let Some(data) = line.strip_prefix("data:") {
-                        if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                            if let Some(id) = v.get("id").and_then(Value::as_str) {
-                                me.saw(id.to_owned());
-                            }
-                        }
+                while let Some(end) = buf.find("\n\n") {
+                    let event: String = buf.drain(..end + 2).collect();
+                    if let Some(id) = chowk_tests::checker::sse_message_id(&event) {
+                        me.saw(id);
                     }
                 }
             }
