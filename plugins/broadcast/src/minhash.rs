@@ -40,39 +40,47 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn hash(words: &[String], seed: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+/// FNV-1a of words (each ended by a zero byte), then a finalising mix.
+fn hash(words: &[String]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for w in words {
         for b in w.bytes().chain([0]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+    mix(h)
+}
+
+/// A 64-bit finaliser (MurmurHash3's): every input bit moves every output bit.
+fn mix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^= h >> 33;
     h
 }
 
 /// The band keys of `text` (`bands` of them, each a hash of [`ROWS`] MinHash values), or
-/// `None` when its folded words are shorter than `min_chars`.
+/// `None` when its folded words are shorter than `min_chars`. Each shingle is hashed once;
+/// the `bands × ROWS` hash functions are that hash mixed with a seed of their own.
 pub fn band_keys(text: &str, min_chars: usize, bands: usize) -> Option<Vec<u64>> {
     let words = words(text);
     let chars: usize = words.iter().map(|w| w.chars().count() + 1).sum();
     if chars < min_chars || words.is_empty() {
         return None;
     }
-    let shingles: Vec<&[String]> = words.windows(1).chain(words.windows(2)).collect();
+    let shingles: Vec<u64> = words.windows(1).chain(words.windows(2)).map(hash).collect();
     let keys = (0..bands)
         .map(|band| {
-            let mins: Vec<String> = (0..ROWS)
-                .map(|row| {
-                    let seed = (band * ROWS + row) as u64 + 1;
-                    let min = shingles.iter().map(|s| hash(s, seed)).min().unwrap_or(0);
-                    format!("{min:x}")
-                })
-                .collect();
-            hash(&mins, 0)
+            let mut key: u64 = 0x9e37_79b9_7f4a_7c15 ^ band as u64;
+            for row in 0..ROWS {
+                let seed = ((band * ROWS + row) as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let min = shingles.iter().map(|&h| mix(h ^ seed)).min().unwrap_or(0);
+                key = mix(key ^ min);
+            }
+            key
         })
         .collect();
     Some(keys)

@@ -379,11 +379,9 @@ fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
     }
     let words: Vec<&str> = text.split_whitespace().collect();
     words.windows(2).find_map(|w| {
-        let verb = w[0].to_lowercase();
-        let is_verb = matches!(
-            verb.as_str(),
-            "txt" | "text" | "reply" | "send" | "sms" | "rply"
-        );
+        let is_verb = ["txt", "text", "reply", "send", "sms", "rply"]
+            .iter()
+            .any(|v| w[0].eq_ignore_ascii_case(v));
         let keyword = w[1].trim_matches(|c: char| !c.is_alphanumeric());
         let is_keyword = keyword.chars().filter(|c| c.is_ascii_uppercase()).count() >= min_len
             && keyword
@@ -406,9 +404,10 @@ fn premium_charge(text: &str) -> Option<String> {
             .count();
         let rest = &t.trim_start_matches(['£', '$', '€'])[digits..];
         let pence = digits > 0 && (rest == "p" || rest.starts_with("p/") || rest == "ppm");
-        let per_unit = ["/min", "/msg", "/wk", "/week", "/day", "/mt"]
-            .iter()
-            .any(|u| t.contains(u))
+        let per_unit = t.contains('/')
+            && ["/min", "/msg", "/wk", "/week", "/day", "/mt"]
+                .iter()
+                .any(|u| t.contains(u))
             && t.chars().any(|c| c.is_ascii_digit());
         if pence || per_unit {
             return Some(t.to_owned());

@@ -16,6 +16,7 @@ pub struct Feature {
 }
 
 impl Feature {
+    #[cfg(test)]
     fn new(name: String) -> Feature {
         let hash = fnv1a(name.as_bytes());
         Feature { name, hash }
@@ -25,26 +26,121 @@ impl Feature {
 /// Most features taken from one message (long texts are cut, so scoring stays cheap).
 const MAX_FEATURES: usize = 600;
 
+/// The distinct features of a text, their names kept in one buffer: what scoring needs,
+/// without a string per feature.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureSet {
+    names: String,
+    /// Each feature's name (a range of `names`) and hash, in first-seen order.
+    items: Vec<(u32, u32, u32)>,
+}
+
+impl FeatureSet {
+    /// The distinct features of `text`, in first-seen order.
+    pub fn of(original: &str) -> FeatureSet {
+        let mut set = FeatureSet::default();
+        collect(original, &mut set);
+        set.keep_first_of_each();
+        set.items.truncate(MAX_FEATURES);
+        set
+    }
+
+    /// Number of features.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none (never: every text has at least its length feature).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Each feature's hash, in order.
+    pub fn hashes(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.items.iter().map(|&(_, _, hash)| hash)
+    }
+
+    /// The `i`-th feature's readable name.
+    pub fn name(&self, i: usize) -> &str {
+        let (start, end, _) = self.items[i];
+        &self.names[start as usize..end as usize]
+    }
+
+    /// Start a feature name; finish it with [`FeatureSet::end`].
+    fn begin(&mut self, prefix: &str) {
+        self.names.push_str(prefix);
+    }
+
+    /// Finish the feature whose name was written to the buffer since `start`.
+    fn end(&mut self, start: usize) {
+        let hash = fnv1a(&self.names.as_bytes()[start..]);
+        self.items
+            .push((start as u32, self.names.len() as u32, hash));
+    }
+
+    /// A feature whose name is `parts` joined.
+    fn add(&mut self, parts: &[&str]) {
+        let start = self.names.len();
+        for part in parts {
+            self.begin(part);
+        }
+        self.end(start);
+    }
+
+    /// Keep only the first of equal names: sorted by hash, equal hashes compared by name.
+    fn keep_first_of_each(&mut self) {
+        let mut order: Vec<u32> = (0..self.items.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (self.items[i as usize].2, i));
+        let mut keep = vec![true; self.items.len()];
+        for (k, &i) in order.iter().enumerate() {
+            let hash = self.items[i as usize].2;
+            // Earlier items with the same hash come first in `order`: a repeat is one of them.
+            keep[i as usize] = order[..k]
+                .iter()
+                .rev()
+                .take_while(|&&j| self.items[j as usize].2 == hash)
+                .all(|&j| self.name(j as usize) != self.name(i as usize));
+        }
+        let mut k = 0;
+        self.items.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+    }
+}
+
 /// The distinct features of `text`, in first-seen order.
 pub fn features(original: &str) -> Vec<Feature> {
+    let set = FeatureSet::of(original);
+    set.items
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, _, hash))| Feature {
+            name: set.name(i).to_owned(),
+            hash,
+        })
+        .collect()
+}
+
+/// Every feature of `original`, repeats included, in order.
+fn collect(original: &str, set: &mut FeatureSet) {
     let text = normalize(original);
-    let mut names: Vec<String> = Vec::new();
     let mut rest = String::with_capacity(text.len());
     let mut last = 0;
     for url in find_urls(&text) {
         rest.push_str(&text[last..url.start]);
         rest.push(' ');
         last = url.end;
-        names.push("u:link".into());
+        set.add(&["u:link"]);
         let host = url.host.trim_start_matches("www.");
-        names.push(format!("u:host:{host}"));
+        set.add(&["u:host:", host]);
         if let Some((_, tld)) = host.rsplit_once('.') {
-            names.push(format!("u:tld:{tld}"));
+            set.add(&["u:tld:", tld]);
         }
         if let Some(path) = url.url.split_once(host).map(|(_, p)| p) {
             for part in path.split(|c: char| !c.is_alphanumeric()) {
                 if part.len() >= 3 && part.chars().all(|c| c.is_alphabetic()) {
-                    names.push(format!("u:path:{part}"));
+                    set.add(&["u:path:", part]);
                 }
             }
         }
@@ -52,34 +148,36 @@ pub fn features(original: &str) -> Vec<Feature> {
     rest.push_str(&text[last.min(text.len())..]);
 
     let words = words(&rest);
-    if words.is_empty() && names.is_empty() {
-        names.push("t:empty".into());
+    if words.is_empty() && set.is_empty() {
+        set.add(&["t:empty"]);
     }
+    let mut padded: Vec<char> = Vec::new();
     for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).map(String::as_str);
         if let Some(prefix) = w.strip_prefix("#phone:") {
             // The number's first digits say what kind it is (premium, mobile, toll-free).
-            names.push("w:#phone".into());
-            names.push(format!("n:prefix:{prefix}"));
-            if let Some(next) = words.get(i + 1) {
-                names.push(format!("b:#phone {next}"));
+            set.add(&["w:#phone"]);
+            set.add(&["n:prefix:", prefix]);
+            if let Some(next) = next {
+                set.add(&["b:#phone ", next]);
             }
             continue;
         }
-        names.push(format!("w:{w}"));
-        if let Some(next) = words.get(i + 1) {
-            names.push(format!("b:{w} {next}"));
+        set.add(&["w:", w]);
+        if let Some(next) = next {
+            set.add(&["b:", w, " ", next]);
         }
         if !w.starts_with('#') {
-            let padded: Vec<char> = std::iter::once(' ')
-                .chain(w.chars())
-                .chain(std::iter::once(' '))
-                .collect();
+            padded.clear();
+            padded.push(' ');
+            padded.extend(w.chars());
+            padded.push(' ');
             for n in [3, 4] {
                 for gram in padded.windows(n) {
-                    let mut name = String::with_capacity(2 + 4 * n);
-                    name.push_str("c:");
-                    name.extend(gram);
-                    names.push(name);
+                    let start = set.names.len();
+                    set.begin("c:");
+                    set.names.extend(gram);
+                    set.end(start);
                 }
             }
         }
@@ -89,48 +187,9 @@ pub fn features(original: &str) -> Vec<Feature> {
         4..=15 => "t:len:medium",
         _ => "t:len:long",
     };
-    names.push(length.into());
+    set.add(&[length]);
     if is_shouting(original) {
-        names.push("t:shouting".into());
-    }
-    // The first of each name, without copying any: which to keep, then keep them.
-    let keep: Vec<bool> = {
-        let mut seen: std::collections::HashSet<&str, Fnv> =
-            std::collections::HashSet::with_capacity_and_hasher(names.len(), Fnv);
-        names.iter().map(|n| seen.insert(n.as_str())).collect()
-    };
-    names
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(n, keep)| keep.then_some(n))
-        .take(MAX_FEATURES)
-        .map(Feature::new)
-        .collect()
-}
-
-/// FNV-1a as the hasher of the set that finds repeated names: short keys, no untrusted
-/// collision attacks to fear within one message of bounded length.
-#[derive(Default)]
-struct Fnv;
-
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-struct FnvHasher(u64);
-
-impl std::hash::Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        set.add(&["t:shouting"]);
     }
 }
 

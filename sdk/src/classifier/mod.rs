@@ -10,6 +10,6 @@ mod model;
 mod train;
 
 pub use corpus::{parse_tsv, CorpusError, Half, Labelled};
-pub use features::{features, Feature};
+pub use features::{features, Feature, FeatureSet};
 pub use model::{Contribution, Model, ModelError, Score};
 pub use train::{compare, evaluate, train, Algorithm, Confusion, Example, Paired, TrainOptions};

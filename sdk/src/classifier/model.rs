@@ -3,7 +3,7 @@
 //! square root of the feature count, so long texts do not win by length). The file stores only
 //! the non-zero weights.
 
-use super::features::{features, Feature};
+use super::features::{Feature, FeatureSet};
 
 /// File magic and format version.
 const MAGIC: &[u8; 8] = b"CHOWKLM1";
@@ -109,11 +109,12 @@ impl Model {
 
     /// Score a text, with its `top` strongest spam features.
     pub fn score(&self, text: &str, top: usize) -> Score {
-        let features = features(text);
+        let features = FeatureSet::of(text);
         let scale = self.scale(features.len());
+        let mask = (1u32 << self.bits) - 1;
         let weights: Vec<f32> = features
-            .iter()
-            .map(|f| self.weights[self.bucket(f)] * scale)
+            .hashes()
+            .map(|hash| self.weights[(hash & mask) as usize] * scale)
             .collect();
         let logit = self.bias + weights.iter().sum::<f32>();
         // The strongest spam features, in first-seen order among equals (a stable sort);
@@ -127,7 +128,7 @@ impl Model {
             top: strongest
                 .into_iter()
                 .map(|i| Contribution {
-                    feature: features[i].name.clone(),
+                    feature: features.name(i).to_owned(),
                     weight: weights[i],
                 })
                 .collect(),

@@ -117,12 +117,11 @@ impl FoldedText {
                 j += 1;
             }
             let has_letter = raw[i..j].iter().any(|&(c, _, _)| c.is_alphabetic());
-            let word: Vec<(char, usize, usize)> = (i..j)
+            let word = (i..j)
                 .filter(|&k| class[k] != Class::Joiner)
-                .map(|k| raw[k])
-                .collect();
-            let n = word.len();
-            for (k, &(c, start, end)) in word.iter().enumerate() {
+                .map(|k| raw[k]);
+            let n = word.clone().count();
+            for (k, (c, start, end)) in word.enumerate() {
                 let c = if has_letter || !c.is_alphanumeric() {
                     fold_leet_char(c).unwrap_or(c)
                 } else {

@@ -31,6 +31,26 @@ struct Term {
     prefix: bool,
 }
 
+impl Term {
+    /// Whether the term can match where its first letter occurs `run` times in a row followed
+    /// by `after` (a necessary condition, cheap to test; [`match_at`] decides). A run may take
+    /// fewer letters than are there, but then the next letter is its own again, which a
+    /// term's second run (a different letter) cannot take; only `u`, which `oo` also spells,
+    /// is not ruled out this way.
+    fn may_start(&self, run: usize, after: Option<char>) -> bool {
+        let (Some(&(_, min)), second) = (self.runs.first(), self.runs.get(1)) else {
+            return false;
+        };
+        if run < min {
+            return false;
+        }
+        match second {
+            None => true,
+            Some(&(c, _)) => c == 'u' || after == Some(c),
+        }
+    }
+}
+
 /// Letters romanised Hindi (and evaders) use interchangeably.
 fn variant(c: char) -> char {
     match c {
@@ -46,6 +66,9 @@ fn variant(c: char) -> char {
 pub struct TermSet {
     terms: Vec<Term>,
     by_first: HashMap<char, Vec<usize>>,
+    /// `by_first` for ASCII first characters, looked up without hashing: most words of most
+    /// messages start with one.
+    by_ascii: Vec<Vec<usize>>,
 }
 
 impl TermSet {
@@ -92,6 +115,12 @@ impl TermSet {
                 std::cmp::Reverse(terms[i].runs.iter().map(|r| r.1).sum::<usize>())
             });
         }
+        set.by_ascii = vec![Vec::new(); 128];
+        for (c, ids) in &set.by_first {
+            if c.is_ascii() {
+                set.by_ascii[*c as usize] = ids.clone();
+            }
+        }
         Ok(set)
     }
 
@@ -110,6 +139,14 @@ impl TermSet {
         &self.terms[i].raw
     }
 
+    /// The terms starting with `c`, longest first.
+    fn candidates(&self, c: char) -> &[usize] {
+        if c.is_ascii() {
+            return self.by_ascii.get(c as usize).map_or(&[], Vec::as_slice);
+        }
+        self.by_first.get(&c).map_or(&[], Vec::as_slice)
+    }
+
     /// Non-overlapping matches in text order.
     pub fn find(&self, text: &FoldedText) -> Vec<TermMatch> {
         let chars = text.chars();
@@ -118,9 +155,22 @@ impl TermSet {
         while p < chars.len() {
             let at = &chars[p];
             let hit = if at.word_start {
-                self.by_first.get(&variant(at.c)).and_then(|ids| {
-                    ids.iter()
-                        .find_map(|&i| match_at(chars, p, &self.terms[i]).map(|end| (i, end)))
+                let first = variant(at.c);
+                let candidates = self.candidates(first);
+                // What every candidate's first run sees here, computed once: how many of the
+                // letter there are, and the letter after them. A term whose second run wants
+                // another letter cannot match (most do not), so it is not tried.
+                let run = chars[p..]
+                    .iter()
+                    .take_while(|fc| variant(fc.c) == first)
+                    .count();
+                let after = chars.get(p + run).map(|fc| variant(fc.c));
+                candidates.iter().find_map(|&i| {
+                    let term = &self.terms[i];
+                    if !term.may_start(run, after) {
+                        return None;
+                    }
+                    match_at(chars, p, term).map(|end| (i, end))
                 })
             } else {
                 None

@@ -21,7 +21,8 @@ const TLDS: &[&str] = &[
     "com", "net", "org", "in", "co", "io", "ly", "me", "info", "biz", "xyz", "top", "site",
     "online", "app", "link", "club", "shop", "store", "live", "gd", "gl", "at", "cc", "tk", "ml",
     "ga", "cf", "gq", "ru", "cn", "uk", "us", "tv", "ai", "to", "su", "win", "bid", "loan",
-    "click", "work", "vip", "icu", "buzz", "fun", "space", "website", "pw",
+    "click", "work", "vip", "icu", "buzz", "fun", "space", "website", "pw", "help", "support",
+    "cfd", "sbs", "bond", "cyou", "rest", "lat", "pro", "today", "cloud", "tech", "mobi", "asia",
 ];
 
 /// Find URLs in `text`.
@@ -34,7 +35,9 @@ pub fn find_urls(text: &str) -> Vec<UrlMatch> {
         let trimmed_front = token.trim_start_matches(|c: char| "([{<\"'".contains(c));
         let lead = token.len() - trimmed_front.len();
         let candidate = trimmed_front.trim_end_matches(|c: char| ".,;:!?)]}>\"'".contains(c));
-        if candidate.is_empty() || candidate.contains('@') {
+        // Every host has a dot (names and IPv4 alike): most words are ruled out here, before
+        // any copy is made.
+        if !candidate.contains('.') || candidate.contains('@') {
             continue;
         }
         if let Some(host) = host_of(candidate) {
@@ -86,8 +89,12 @@ fn host_of(candidate: &str) -> Option<String> {
     }
     let tld = labels.last().copied().unwrap_or_default();
     let tld_ok = tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2;
-    let known = TLDS.contains(&tld) && labels[0].chars().any(|c| c.is_ascii_alphabetic());
-    (tld_ok && (explicit || www || known)).then(|| host.to_lowercase())
+    let named = labels[0].chars().any(|c| c.is_ascii_alphabetic());
+    let known = TLDS.contains(&tld) && named;
+    // A bare name with a path (`yono-sbi.help/login`) is a link whatever its top-level domain:
+    // new ones appear every year, and phishing favours them.
+    let pathed = has_path && named && labels[0].len() >= 2;
+    (tld_ok && (explicit || www || known || pathed)).then(|| host.to_lowercase())
 }
 
 fn is_ipv4(labels: &[&str]) -> bool {
@@ -114,6 +121,11 @@ mod tests {
         assert_eq!(hosts("go to www.shop.co.in now"), ["shop.co.in"]);
         assert_eq!(hosts("(bit.ly/abc)"), ["bit.ly"]);
         assert_eq!(hosts("chat wa.me/919876543210"), ["wa.me"]);
+        assert_eq!(hosts("pls submit at yono-sbi.help now"), ["yono-sbi.help"]);
+        assert_eq!(
+            hosts("visit kyc-update.verify/login"),
+            ["kyc-update.verify"]
+        );
     }
 
     #[test]
@@ -129,6 +141,7 @@ mod tests {
     fn ignores_emails_numbers_and_abbreviations() {
         assert!(hosts("mail me at a@b.com").is_empty());
         assert!(hosts("price 3.50 e.g. i.e. Mr.Sharma").is_empty());
+        assert!(hosts("Rs.500/- per bag, 1.5kg/pack, A/c no. 1234/5").is_empty());
     }
 
     #[test]

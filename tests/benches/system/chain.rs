@@ -235,6 +235,31 @@ pub fn run(benching: bool) {
         .collect();
     println!("  wasm per plugin (median): {}", each.join(", "));
 
+    // The sandbox's floor: a plugin that reads nothing and allows everything, called with the
+    // benchmark's message (the host's side of a call, the message copied in, the verdict out).
+    let manifest = Manifest::parse(
+        "version = 1\n[[plugins]]\nname = \"noop\"\npath = \"target/plugins/fixtures/misbehave.wasm\"\n\
+         config = { when_text = \"no text has this\" }\n",
+    )
+    .expect("manifest");
+    let ctx = context(&engine, Arc::new(ManualClock::new(0)));
+    let noop = Chain::load(&ctx, &manifest, &repo(), 1).expect("noop loads");
+    let message = Message {
+        id: "1-0".into(),
+        room: "room1".into(),
+        sender: "user1".into(),
+        text: TEXT.into(),
+        sent_at_ms: 0,
+        metadata: Vec::new(),
+    };
+    assert_eq!(noop.evaluate(&message).action, Action::Allow);
+    let (f50, f99) = latency(iterations, || {
+        black_box(noop.evaluate(&message));
+    });
+    println!(
+        "  one no-op plugin (the sandbox's floor per call): median {f50:>8.2?}  p99 {f99:>8.2?}"
+    );
+
     // An infinite loop must be stopped within 2x its deadline.
     let deadline_ms = 10;
     let manifest = Manifest::parse(&format!(
