@@ -65,6 +65,49 @@ enum Role {
     },
 }
 
+/// Stop the Redis servers of test processes that are gone. A server is stopped when its
+/// `RedisServer` is dropped, but a process that ends without dropping one (a server held in a
+/// `static`, as the fuzz targets' is; a test binary killed mid-run) leaves it running. Each
+/// server's folder names its owner and its pid; this stops every server whose owner has
+/// exited (checking that the pid still is that server, by its working folder) and removes the
+/// folder. The first server each test process starts runs it.
+pub fn reap_orphaned_redis() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let pid_in = |dir: &Path, file: &str| -> Option<u32> {
+        std::fs::read_to_string(dir.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("chowk-redis-")
+        {
+            continue;
+        }
+        let (Some(owner), Some(server)) = (pid_in(&dir, "owner.pid"), pid_in(&dir, "server.pid"))
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        let cwd = std::fs::read_link(format!("/proc/{server}/cwd"));
+        if cwd.is_ok_and(|cwd| cwd == dir) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &server.to_string()])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// One running Redis (or Sentinel) process.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -155,6 +198,8 @@ impl RedisServer {
 
     fn start(role: Role) -> Self {
         require_binary("redis-server", "redis-server");
+        static REAPED: std::sync::Once = std::sync::Once::new();
+        REAPED.call_once(reap_orphaned_redis);
         let dir = tempfile::Builder::new()
             .prefix("chowk-redis-")
             .tempdir()
@@ -268,6 +313,9 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        // Who owns this server, for `reap_orphaned_redis` in a later test process.
+        std::fs::write(dir.join("owner.pid"), std::process::id().to_string()).expect("owner.pid");
+        std::fs::write(dir.join("server.pid"), child.id().to_string()).expect("server.pid");
         self.process = Process(Some(child));
         self.wait_ready(&log);
     }

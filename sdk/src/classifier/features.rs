@@ -87,25 +87,34 @@ impl FeatureSet {
         self.end(start);
     }
 
-    /// Keep only the first of equal names: sorted by hash, equal hashes compared by name.
+    /// Keep only the first of equal names: an open-addressing table of the kept items, keyed
+    /// by hash, names compared when hashes are equal.
     fn keep_first_of_each(&mut self) {
-        let mut order: Vec<u32> = (0..self.items.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| (self.items[i as usize].2, i));
-        let mut keep = vec![true; self.items.len()];
-        for (k, &i) in order.iter().enumerate() {
-            let hash = self.items[i as usize].2;
-            // Earlier items with the same hash come first in `order`: a repeat is one of them.
-            keep[i as usize] = order[..k]
-                .iter()
-                .rev()
-                .take_while(|&&j| self.items[j as usize].2 == hash)
-                .all(|&j| self.name(j as usize) != self.name(i as usize));
+        let size = (self.items.len() * 2).next_power_of_two().max(16);
+        let mask = size - 1;
+        let mut table: Vec<u32> = vec![u32::MAX; size];
+        let mut kept = 0;
+        for i in 0..self.items.len() {
+            let hash = self.items[i].2;
+            let mut slot = hash as usize & mask;
+            let repeat = loop {
+                match table[slot] {
+                    u32::MAX => break false,
+                    j if self.items[j as usize].2 == hash
+                        && self.name(j as usize) == self.name(i) =>
+                    {
+                        break true
+                    }
+                    _ => slot = (slot + 1) & mask,
+                }
+            };
+            if !repeat {
+                self.items[kept] = self.items[i];
+                table[slot] = kept as u32;
+                kept += 1;
+            }
         }
-        let mut k = 0;
-        self.items.retain(|_| {
-            k += 1;
-            keep[k - 1]
-        });
+        self.items.truncate(kept);
     }
 }
 

@@ -3,6 +3,8 @@
 //! square root of the feature count, so long texts do not win by length). The file stores only
 //! the non-zero weights.
 
+#[cfg(test)]
+use super::features::features;
 use super::features::{Feature, FeatureSet};
 
 /// File magic and format version.
@@ -117,11 +119,19 @@ impl Model {
             .map(|hash| self.weights[(hash & mask) as usize] * scale)
             .collect();
         let logit = self.bias + weights.iter().sum::<f32>();
-        // The strongest spam features, in first-seen order among equals (a stable sort);
-        // only these names are copied.
-        let mut strongest: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
-        strongest.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
-        strongest.truncate(top);
+        // The strongest spam features, in first-seen order among equals; only these names
+        // are copied. `top` is small: one pass, inserting into a short sorted list.
+        let mut strongest: Vec<usize> = Vec::with_capacity(top + 1);
+        for (i, &w) in weights.iter().enumerate() {
+            if w <= 0.0 {
+                continue;
+            }
+            let at = strongest.partition_point(|&s| weights[s] >= w);
+            if at < top {
+                strongest.insert(at, i);
+                strongest.truncate(top);
+            }
+        }
         Score {
             logit,
             probability: sigmoid(logit),
@@ -216,7 +226,40 @@ pub fn sigmoid(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::features::features;
     use super::*;
+
+    #[test]
+    fn the_strongest_features_are_the_first_of_a_stable_sort() {
+        let model = Model::from_bytes(include_bytes!("../../../models/sme.bin")).expect("model");
+        let corpus = include_str!("../../../corpus/sme/heldout.tsv");
+        for text in corpus
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.splitn(4, '\t').nth(3))
+        {
+            let features = features(text);
+            let scale = model.scale(features.len());
+            let weights: Vec<f32> = features
+                .iter()
+                .map(|f| model.weights[model.bucket(f)] * scale)
+                .collect();
+            let mut sorted: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
+            sorted.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
+            let expected: Vec<&str> = sorted
+                .iter()
+                .take(4)
+                .map(|&i| features[i].name.as_str())
+                .collect();
+            let score = model.score(text, 4);
+            let got: Vec<&str> = score.top.iter().map(|c| c.feature.as_str()).collect();
+            assert_eq!(got, expected, "{text:?}");
+            assert!(
+                (score.logit - model.logit_of(&features)).abs() < 1e-4,
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn file_format_round_trips_and_refuses_damage() {

@@ -14,6 +14,7 @@ mod first_hour;
 mod fleet;
 mod flood;
 mod fuzz;
+mod harness;
 mod hostile;
 mod isolation;
 mod learning;
