@@ -151,7 +151,19 @@ impl Config {
 
     /// The brand a (folded) host names without being its own.
     pub fn impersonated(&self, host: &str, registered: &str) -> Option<&Brand> {
-        let words: Vec<&str> = tokens(host).collect();
+        let mut words: Vec<String> = tokens(host).map(str::to_owned).collect();
+        // A name spelled out letter by letter (`s-b-i-kyc.click`) is also that name.
+        let mut spelled = String::new();
+        for t in tokens(host).chain(std::iter::once("")) {
+            if t.chars().count() == 1 {
+                spelled.push_str(t);
+            } else {
+                if spelled.len() > 1 {
+                    words.push(std::mem::take(&mut spelled));
+                }
+                spelled.clear();
+            }
+        }
         self.brands.iter().find(|b| {
             !b.domains
                 .iter()
@@ -160,7 +172,7 @@ impl Config {
                     let w = w.as_str();
                     words
                         .iter()
-                        .any(|t| *t == w || (w.len() >= 4 && t.contains(w)))
+                        .any(|t| t == w || (w.len() >= 4 && t.contains(w)))
                 })
         })
     }

@@ -41,8 +41,13 @@ fn impersonation_of_brands_on_foreign_domains() {
     assert!(rules(&p, "login at https://netbanking.hdfcbank.com").is_empty());
     assert!(rules(&p, "use https://onlinesbi.sbi for payments").is_empty());
     assert!(rules(&p, "our site www.mychowk.in/offers").is_empty());
-    // A short brand word must be a whole word of the host.
+    // A short brand word must be a whole word of the host, or spelled out letter by letter.
     assert!(rules(&p, "see https://sbisoft.com").is_empty());
+    assert_eq!(
+        rules(&p, "pIs update PAN at s-b-i-kyc.click"),
+        ["impersonation", "risky_tld"]
+    );
+    assert!(rules(&p, "see https://a-b-c-traders.in").is_empty());
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! square root of the feature count, so long texts do not win by length). The file stores only
 //! the non-zero weights.
 
-#[cfg(test)]
-use super::features::features;
 use super::features::{Feature, FeatureSet};
 
 /// File magic and format version.

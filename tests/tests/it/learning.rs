@@ -14,8 +14,12 @@ use chowk_tests::api::{create_room, Api, Setup, FLAGGED_TEXT, SECRET};
 use chowk_tests::servers::{chowk, RedisServer};
 use serde_json::{json, Value};
 
-/// A scam family absent from the corpora: fake agricultural-market "token" fees. Generated
-/// from parts so that the probes are new sentences, not copies of the training messages.
+/// A scam family absent from the corpora and written without what the model already knows
+/// of scams (no fee, no amount, no phone number, no link): a fake agricultural-market "token
+/// desk" collecting photos of farmers' land records. The first version asked for a token fee;
+/// once the corpus grew, the model flagged most of it before any moderator taught it, so it
+/// no longer tested learning. Generated from parts so that the probes are new sentences, not
+/// copies of the training messages.
 fn mandi_scam(i: usize) -> String {
     const OPEN: [&str; 8] = [
         "Namaste kisan bhai",
@@ -35,37 +39,27 @@ fn mandi_scam(i: usize) -> String {
         "your e-NAM lot {n} is not verified",
     ];
     const ASK: [&str; 5] = [
-        "khasra khatauni ki photo aur {f} rupaye token fee bhejo",
-        "send land record photo and pay {f} verification charge",
-        "{f} rupaye e-NAM registration fee jama karo",
-        "girdawari copy bhejo aur {f} ka token shulk do",
-        "pay {f} gate pass renewal to the token desk",
+        "token desk pe khasra khatauni ki photo bhejo",
+        "send the land record photo to the token desk",
+        "e-NAM wale bhai ko girdawari ki copy bhej do",
+        "token clerk ko khatauni ki photo dikhani hai",
+        "gate pass ke liye patwari ki parchi ki photo bhejo",
     ];
     const CLOSE: [&str; 5] = [
-        "warna lot nilaam ho jayega",
-        "otherwise your crop will be auctioned",
+        "lot aage badh jayega",
+        "then your lot moves up",
         "aaj shaam tak",
         "kal subah se pehle",
-        "nahi to dheri cancel",
-    ];
-    const CONTACT: [&str; 5] = [
-        "WhatsApp",
-        "token desk",
-        "sampark",
-        "call mandi office",
-        "message",
+        "phir boli shuru hogi",
     ];
     let pick = |k: usize, n: usize| (i * 7 + k * 13 + i / n) % n;
     let n = 1000 + (i * 7919) % 9000;
-    let f = [150, 250, 310, 499, 520][i % 5];
     format!(
-        "{}, {}. {}, {}. {} 9{:09}",
+        "{}, {}. {}, {}.",
         OPEN[pick(1, 8)],
         BODY[pick(2, 5)].replace("{n}", &n.to_string()),
-        ASK[pick(3, 5)].replace("{f}", &f.to_string()),
+        ASK[pick(3, 5)],
         CLOSE[pick(4, 5)],
-        CONTACT[pick(5, 5)],
-        (i * 104_729) % 1_000_000_000
     )
 }
 
