@@ -1,5 +1,6 @@
 //! URL detection: `http(s)://…`, `www.…`, bare domains with a known top-level domain
-//! (`bit.ly/x`, `wa.me/91…`, `example.co.in`), IPv4 hosts (`http://103.21.4.5/…`, or bare with a
+//! (`bit.ly/x`, `wa.me/91…`, `example.co.in`) or with a path whatever their top-level domain
+//! (`yono-sbi.help/login`), IPv4 hosts (`http://103.21.4.5/…`, or bare with a
 //! path), and internationalised hosts written with a scheme or `www.` (`https://sbі.com`, with
 //! a Cyrillic `і`), whose host is kept as written, for link-safety checks.
 
