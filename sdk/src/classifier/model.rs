@@ -76,7 +76,12 @@ impl Model {
 
     /// The bucket of a feature.
     pub fn bucket(&self, feature: &Feature) -> usize {
-        (feature.hash & ((1u32 << self.bits) - 1)) as usize
+        self.bucket_of(feature.hash)
+    }
+
+    /// The bucket of a feature hash.
+    fn bucket_of(&self, hash: u32) -> usize {
+        (hash & ((1u32 << self.bits) - 1)) as usize
     }
 
     pub(super) fn weights_mut(&mut self) -> (&mut f32, &mut [f32]) {
@@ -111,10 +116,9 @@ impl Model {
     pub fn score(&self, text: &str, top: usize) -> Score {
         let features = FeatureSet::of(text);
         let scale = self.scale(features.len());
-        let mask = (1u32 << self.bits) - 1;
         let weights: Vec<f32> = features
             .hashes()
-            .map(|hash| self.weights[(hash & mask) as usize] * scale)
+            .map(|hash| self.weights[self.bucket_of(hash)] * scale)
             .collect();
         let logit = self.bias + weights.iter().sum::<f32>();
         // The strongest spam features, in first-seen order among equals; only these names
