@@ -62,6 +62,12 @@ pub struct Args {
     /// Passes over the data (logistic).
     #[arg(long, default_value_t = 12)]
     epochs: u32,
+    /// AdaGrad learning rate (logistic).
+    #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
+    learning_rate: f32,
+    /// L2 penalty per update (logistic).
+    #[arg(long, default_value_t = TrainOptions::default().l2)]
+    l2: f32,
     /// Probability at which a message counts as flagged in the confusion matrices and the
     /// comparison (the shipped chain's classifier alone flags at about 0.96).
     #[arg(long, default_value_t = 0.95)]
@@ -114,6 +120,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         algorithm,
         bits: args.bits,
         epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        l2: args.l2,
         ..TrainOptions::default()
     };
     let model = train(&examples, &options).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -75,8 +75,8 @@ impl Plugin for Classifier {
     fn check(&self, message: &Message, _host: &Host<'_>) -> Verdict {
         let c = &self.config;
         let score = self.model.score(&message.text, c.top);
-        let points =
-            (c.offset + c.per_logit * f64::from(score.logit)).clamp(-c.max_points, c.max_points);
+        let points = (c.offset + c.per_logit * f64::from(score.logit))
+            .clamp(-c.max_vouch.min(c.max_points), c.max_points);
         if points < c.min_points && !(c.vouch && points <= -c.min_points) {
             return Verdict::Allow;
         }
@@ -154,10 +154,16 @@ mod tests {
     }
 
     #[test]
-    fn vouching_gives_negative_points_to_confident_ham() {
-        let p = plugin(json!({"per_logit": 4.0, "vouch": true}));
+    fn vouching_gives_negative_points_to_confident_ham_up_to_max_vouch() {
+        let p = plugin(json!({"per_logit": 4.0, "vouch": true, "max_vouch": 100.0}));
+        let free = match p.check_text("payment done send invoice") {
+            Verdict::Score(hits) => hits[0].points,
+            other => panic!("expected a vouch, got {other:?}"),
+        };
+        assert!(free < -1.0, "{free}");
+        let p = plugin(json!({"per_logit": 4.0, "vouch": true, "max_vouch": 1.0}));
         match p.check_text("payment done send invoice") {
-            Verdict::Score(hits) => assert!(hits[0].points < 0.0, "{hits:?}"),
+            Verdict::Score(hits) => assert_eq!(hits[0].points, -1.0, "{hits:?}"),
             other => panic!("expected a vouch, got {other:?}"),
         }
     }
