@@ -37,6 +37,11 @@ pub struct Config {
     /// "सावधान"), often quoting the scam itself: *negative* points, once, so the quoted scam
     /// words do not flag the warning. `weight` is the points taken off.
     pub warnings: WordRule,
+    /// `quoted_warning`: a message that quotes another in double quotes and, outside the
+    /// quotes, doubts or warns about it ("Is this real?", "fake hai", "don't click"):
+    /// *negative* points, once. The cue words are looked for outside the quotes only, so a
+    /// quoted scam cannot vouch for itself. `weight` is the points taken off.
+    pub quoted_warning: WordRule,
     /// `sms_keyword`: "Reply WIN", "txt CLUB": a send/reply verb followed by an upper-case
     /// keyword, the shape of subscription and premium-SMS offers.
     pub sms_keywords: CountRule,
@@ -295,6 +300,72 @@ pub(crate) mod defaults {
         ],
     );
 
+    /// Doubt or warning about a quoted message, looked for outside the quotes.
+    pub const QUOTED_WARNING: (f64, u32, &[&str]) = (
+        4.0,
+        1,
+        &[
+            "fake*",
+            "fraud*",
+            "froud",
+            "scam*",
+            "phishing",
+            "is this real",
+            "is it real",
+            "is this legit",
+            "is it legit",
+            "is this true",
+            "is this genuine",
+            "anyone else get",
+            "anyone else got",
+            "got this",
+            "received this",
+            "don't click",
+            "dont click",
+            "do not click",
+            "don't pay",
+            "do not pay",
+            "don't believe",
+            "do not believe",
+            "never sends",
+            "never send",
+            "never ask",
+            "never asks",
+            "beware",
+            "careful",
+            "ignore",
+            "report",
+            "blocked",
+            "deleted",
+            "asli hai",
+            "sach hai",
+            "nakli",
+            "farzi",
+            "jhooth*",
+            "dhokha",
+            "dhoka",
+            "bachke",
+            "bach ke",
+            "savdhan",
+            "saavdhan",
+            "mat karna",
+            "mat kholna",
+            "mat dena",
+            "kya ye",
+            "kya yeh",
+            "ye dekho",
+            "yeh dekho",
+            "फर्जी",
+            "फ्रॉड",
+            "धोखा",
+            "नकली",
+            "सावधान",
+            "भरोसा न",
+            "मत करें",
+            "बचें",
+        ],
+    );
+
     pub const SCAM: (f64, u32, &[&str]) = (
         1.5,
         2,
@@ -340,8 +411,8 @@ pub(crate) mod defaults {
             "t&cs",
             "tc",
             "tcs",
-            "18+",
-            "16+",
+            // Age gates ("18+", "16+") are matched as written, in `premium_charge`: folded,
+            // "18+" is the number 18, which prices and "1.8%" also spell.
             "pobox*",
             "po box",
         ],

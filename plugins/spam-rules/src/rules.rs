@@ -146,6 +146,8 @@ impl Pair {
 /// All rules, compiled.
 pub(crate) struct Rules {
     words: Vec<WordList>,
+    /// Points off a message that quotes another and doubts or warns about it.
+    quoted_warning: WordList,
     pay_to_receive: Pair,
     shortener_weight: f64,
     shorteners: Vec<String>,
@@ -189,6 +191,12 @@ impl Rules {
                 WordList::compile("scam_words", c.scam, defaults::SCAM)?,
                 WordList::compile("scam_warning", c.warnings, defaults::WARNINGS)?.negated(),
             ],
+            quoted_warning: WordList::compile(
+                "quoted_warning",
+                c.quoted_warning,
+                defaults::QUOTED_WARNING,
+            )?
+            .negated(),
             shortener_weight: positive("link_shortener", weight.unwrap_or(defaults::SHORTENERS.0))?,
             shorteners,
             link: Threshold::compile("link", c.links, defaults::LINK)?,
@@ -230,6 +238,10 @@ impl Rules {
             list.score(&folded, &mut hits);
         }
         self.pay_to_receive.score(&folded, &mut hits);
+        if let Some(outside) = commentary_on_a_quote(text) {
+            self.quoted_warning
+                .score(&FoldedText::new(&outside), &mut hits);
+        }
         self.premium_pattern(text, &mut hits);
         self.links(text, &mut hits);
         if self.phone.on() {
@@ -346,6 +358,43 @@ impl Rules {
     }
 }
 
+/// Shortest quotation that counts as quoting a message, in characters.
+const MIN_QUOTE_CHARS: usize = 20;
+/// Fewest words outside the quotes that count as commentary on them.
+const MIN_COMMENT_WORDS: usize = 3;
+
+/// The text outside double quotes (`"…"`, `“…”`, `«…»`), when the message quotes at least
+/// [`MIN_QUOTE_CHARS`] characters and says at least [`MIN_COMMENT_WORDS`] words of its own.
+fn commentary_on_a_quote(text: &str) -> Option<String> {
+    let mut outside = String::new();
+    let mut quoted = 0;
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '“', '«', '„']) {
+        let opener = rest[open..].chars().next()?;
+        let after = &rest[open + opener.len_utf8()..];
+        let closers: &[char] = match opener {
+            '«' => &['»'],
+            '"' => &['"', '”'],
+            _ => &['”', '"', '“'],
+        };
+        let Some(close) = after.find(closers) else {
+            break;
+        };
+        outside.push_str(&rest[..open]);
+        outside.push(' ');
+        let inner = &after[..close];
+        quoted = quoted.max(inner.chars().count());
+        let closer = after[close..].chars().next()?;
+        rest = &after[close + closer.len_utf8()..];
+    }
+    outside.push_str(rest);
+    let words = outside
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count();
+    (quoted >= MIN_QUOTE_CHARS && words >= MIN_COMMENT_WORDS).then_some(outside)
+}
+
 /// "... to 80086", "... to No: 83355": a 4–6 digit number right after the word "to".
 fn shortcode(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -392,7 +441,8 @@ fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
 }
 
 /// A per-unit charge: digits then `p` (pence) as a whole token or before `/`, or any amount
-/// followed by `/min`, `/msg`, `/wk`, `/week`, `/day`.
+/// followed by `/min`, `/msg`, `/wk`, `/week`, `/day`; or an age gate, `18+` or `16+`, as a
+/// token of its own.
 fn premium_charge(text: &str) -> Option<String> {
     let lower = text.to_lowercase();
     for token in lower.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
@@ -409,7 +459,8 @@ fn premium_charge(text: &str) -> Option<String> {
                 .iter()
                 .any(|u| t.contains(u))
             && t.chars().any(|c| c.is_ascii_digit());
-        if pence || per_unit {
+        let age_gate = t == "18+" || t == "16+";
+        if pence || per_unit || age_gate {
             return Some(t.to_owned());
         }
     }
@@ -603,6 +654,54 @@ mod tests {
     fn repeating_one_word_does_not_add_up() {
         let v = rules().check_text("Dhoni has the luck to win big titles, so we will win");
         assert_eq!(v.points(), 2.0, "{v:?}");
+    }
+
+    #[test]
+    fn age_gates_are_premium_but_the_number_18_is_not() {
+        let p = rules();
+        let premium = |text: &str| {
+            p.check_text(text)
+                .hits()
+                .iter()
+                .any(|h| h.rule == "premium_rate")
+        };
+        assert!(premium("Hot singles near you, 18+ only, txt DATE to 69696"));
+        assert!(premium("Adult chat (16+) at 10p/min"));
+        assert!(!premium(
+            "Refurbished laptops at ₹18,500 with 6 months warranty"
+        ));
+        assert!(!premium("Card se pay karo but charges 1.8% lagte hai"));
+        assert!(!premium("GST 18% extra on all items"));
+    }
+
+    #[test]
+    fn quoted_scams_in_a_warning_get_points_off_and_a_quote_cannot_vouch_for_itself() {
+        let p = rules();
+        let points = |text: &str, rule: &str| -> f64 {
+            p.check_text(text)
+                .hits()
+                .iter()
+                .filter(|h| h.rule == rule)
+                .map(|h| h.points)
+                .sum()
+        };
+        let warning = "Is this real? \"Congratulations! Your number won Rs 25,000 cashback, \
+                       claim at gst-reward.in\". Never heard of it.";
+        assert!(points(warning, "quoted_warning") < 0.0);
+        assert!(
+            points(warning, "prize_words") > 0.0,
+            "the quote is still read"
+        );
+        // The cue only inside the quotes, or no quote at all: no points off.
+        let scam = "Claim now \"this is not fake, real cashback of Rs 25,000\" at gst-reward.in";
+        assert_eq!(points(scam, "quoted_warning"), 0.0);
+        let bare = "Is this real? Congratulations! Your number won Rs 25,000 cashback";
+        assert_eq!(points(bare, "quoted_warning"), 0.0);
+        // A short quote is not a quoted message.
+        assert_eq!(
+            points("Is this \"free\" delivery real? fake?", "quoted_warning"),
+            0.0
+        );
     }
 
     #[test]
