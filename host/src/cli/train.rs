@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chowk_host::ids::RoomId;
 use chowk_sdk::classifier::{
-    compare, evaluate, parse_tsv, train, Algorithm, Confusion, Example, Half, Model, TrainOptions,
+    compare, evaluate, parse_tsv, train, Algorithm, Confusion, Example, Half, Model, ModelError,
+    TrainOptions,
 };
 
 /// Significance level of the regression test.
@@ -60,7 +61,7 @@ pub struct Args {
     #[arg(long, default_value_t = 18)]
     bits: u32,
     /// Passes over the data (logistic).
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
     epochs: u32,
     /// AdaGrad learning rate (logistic).
     #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
@@ -141,10 +142,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let current_path = args.current.clone().unwrap_or_else(|| args.out.clone());
     let current = match std::fs::read(&current_path) {
-        Ok(b) => Some(
-            Model::from_bytes(&b)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", current_path.display()))?,
-        ),
+        Ok(b) => match Model::from_bytes(&b) {
+            Ok(model) => Some(model),
+            // A model of features this version no longer computes cannot be scored, so it
+            // cannot be compared either: the new model replaces it.
+            Err(e @ ModelError::OtherFeatures { .. }) => {
+                println!("current ({}): {e}; not compared", current_path.display());
+                None
+            }
+            Err(e) => anyhow::bail!("{}: {e}", current_path.display()),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.current.is_none() => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", current_path.display())),
     };

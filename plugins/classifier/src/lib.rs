@@ -178,5 +178,11 @@ mod tests {
         )
         .expect_err("bad model");
         assert!(err.contains("asset \"model\": invalid model"), "{err}");
+        // A model trained on the features of an older SDK would score wrongly: it is refused.
+        let mut old = model();
+        old[12] &= !2;
+        let err = TestPlugin::<Classifier>::with_assets(json!({}), [("model".to_owned(), old)])
+            .expect_err("old features");
+        assert!(err.contains("feature set 1"), "{err}");
     }
 }

@@ -19,13 +19,37 @@ pub struct Model {
     weights: Vec<f32>,
 }
 
+/// The feature set [`super::features`] computes. A model remembers the feature set it was
+/// trained on; scoring it with other features would give wrong scores silently, so a model of
+/// another feature set is refused. Set 1: character n-grams of bare words (models written
+/// before 2026-11-28, flag bit 1 clear); set 2: of whitespace tokens as written (bit 1 set).
+pub const FEATURE_SET: u32 = 2;
+/// Flag bits of the file: per-count scaling, and feature set 2.
+const FLAG_SCALED: u32 = 1;
+const FLAG_FEATURES_2: u32 = 2;
+
 /// Why model bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelError(pub String);
+pub enum ModelError {
+    /// Not a valid model file, or impossible settings.
+    Invalid(String),
+    /// A valid model of a feature set this code no longer computes: retrain it.
+    OtherFeatures {
+        /// The feature set the model was trained on.
+        trained_on: u32,
+    },
+}
 
 impl std::fmt::Display for ModelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid model: {}", self.0)
+        match self {
+            ModelError::Invalid(m) => write!(f, "invalid model: {m}"),
+            ModelError::OtherFeatures { trained_on } => write!(
+                f,
+                "the model was trained on feature set {trained_on}, this code computes feature \
+                 set {FEATURE_SET}: retrain it with `chowk train`"
+            ),
+        }
     }
 }
 
@@ -55,7 +79,7 @@ impl Model {
     /// An all-zero model with `2^bits` buckets.
     pub fn zeros(bits: u32) -> Result<Model, ModelError> {
         if !BITS.contains(&bits) {
-            return Err(ModelError(format!(
+            return Err(ModelError::Invalid(format!(
                 "bits must be {}..={}, got {bits}",
                 BITS.start(),
                 BITS.end()
@@ -152,13 +176,14 @@ impl Model {
         self.weights.iter().filter(|w| **w != 0.0).count()
     }
 
-    /// The file format: magic, bits, flags (bit 0: scaled), bias, count of non-zero weights, then (index, weight)
+    /// The file format: magic, bits, flags (bit 0: scaled, bit 1: feature set 2), bias, count of non-zero weights, then (index, weight)
     /// pairs, all little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(24 + self.non_zero() * 8);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.bits.to_le_bytes());
-        out.extend_from_slice(&u32::from(self.scaled).to_le_bytes());
+        let flags = FLAG_FEATURES_2 | if self.scaled { FLAG_SCALED } else { 0 };
+        out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&self.bias.to_le_bytes());
         out.extend_from_slice(&(self.non_zero() as u32).to_le_bytes());
         for (i, w) in self.weights.iter().enumerate() {
@@ -174,24 +199,27 @@ impl Model {
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         let rest = bytes
             .strip_prefix(MAGIC.as_slice())
-            .ok_or_else(|| ModelError("not a Chowk model file (bad magic)".into()))?;
+            .ok_or_else(|| ModelError::Invalid("not a Chowk model file (bad magic)".into()))?;
         let mut words = rest.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
         let mut next = |what: &str| {
             words
                 .next()
-                .ok_or_else(|| ModelError(format!("truncated at {what}")))
+                .ok_or_else(|| ModelError::Invalid(format!("truncated at {what}")))
         };
         let bits = u32::from_le_bytes(next("bits")?);
         let mut model = Model::zeros(bits)?;
         let flags = u32::from_le_bytes(next("flags")?);
-        if flags > 1 {
-            return Err(ModelError(format!("unknown flags {flags:#x}")));
+        if flags & !(FLAG_SCALED | FLAG_FEATURES_2) != 0 {
+            return Err(ModelError::Invalid(format!("unknown flags {flags:#x}")));
         }
-        model.scaled = flags == 1;
+        if flags & FLAG_FEATURES_2 == 0 {
+            return Err(ModelError::OtherFeatures { trained_on: 1 });
+        }
+        model.scaled = flags & FLAG_SCALED != 0;
         model.bias = f32::from_le_bytes(next("bias")?);
         let count = u32::from_le_bytes(next("count")?) as usize;
         if rest.len() != 16 + count * 8 {
-            return Err(ModelError(format!(
+            return Err(ModelError::Invalid(format!(
                 "{count} weights need {} bytes, the file has {}",
                 24 + count * 8,
                 bytes.len()
@@ -203,14 +231,14 @@ impl Model {
             let slot = model
                 .weights
                 .get_mut(index)
-                .ok_or_else(|| ModelError(format!("index {index} outside 2^{bits}")))?;
+                .ok_or_else(|| ModelError::Invalid(format!("index {index} outside 2^{bits}")))?;
             if !weight.is_finite() {
-                return Err(ModelError(format!("weight {index} is not finite")));
+                return Err(ModelError::Invalid(format!("weight {index} is not finite")));
             }
             *slot = weight;
         }
         if !model.bias.is_finite() {
-            return Err(ModelError("bias is not finite".into()));
+            return Err(ModelError::Invalid("bias is not finite".into()));
         }
         Ok(model)
     }
@@ -276,5 +304,11 @@ mod tests {
         let mut bad = bytes.clone();
         bad[8] = 40; // bits
         assert!(Model::from_bytes(&bad).is_err());
+        let mut old = bytes.clone();
+        old[12] &= !(FLAG_FEATURES_2 as u8); // a model of feature set 1
+        assert_eq!(
+            Model::from_bytes(&old),
+            Err(ModelError::OtherFeatures { trained_on: 1 })
+        );
     }
 }

