@@ -3,7 +3,7 @@
 //! similarity of their shingles), so near-duplicates share one of several bands while unrelated
 //! texts, and even texts on the same topic, practically never do.
 
-use chowk_sdk::text::{find_urls, normalize};
+use chowk_sdk::text::{find_urls, is_letter_or_digit, normalize};
 
 /// MinHash values per band.
 pub const ROWS: usize = 3;
@@ -21,7 +21,7 @@ fn words(text: &str) -> Vec<String> {
     plain.push_str(&folded[last..]);
     plain
         .split(|c: char| {
-            !(c.is_alphanumeric()
+            !(is_letter_or_digit(c)
                 || c == '<'
                 || c == '>'
                 || c == '@'

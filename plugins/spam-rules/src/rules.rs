@@ -1,6 +1,8 @@
 //! The rules themselves: compiled once from the config, then run on every message.
 
-use chowk_sdk::text::{find_phone_numbers, find_urls, FoldedText, TermSet};
+use chowk_sdk::text::{
+    find_phone_numbers, find_urls, is_letter, is_letter_or_digit, FoldedText, TermSet,
+};
 use chowk_sdk::Hit;
 
 use crate::config::{defaults, Config, CountRule, DomainRule, PairRule, WordRule};
@@ -315,7 +317,7 @@ impl Rules {
 
     /// Rules about the text's shape rather than its words.
     fn shape(&self, text: &str, hits: &mut Vec<Hit>) {
-        let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+        let letters = text.chars().filter(|&c| is_letter(c)).count();
         let upper = text.chars().filter(|c| c.is_uppercase()).count();
         if self.caps.on() && letters >= 12 && upper as f64 >= self.caps.threshold * letters as f64 {
             hits.push(Hit::new(
@@ -325,7 +327,7 @@ impl Rules {
             ));
         }
         if self.repeats.on() {
-            if let Some((c, n)) = longest_run(text, |c| c.is_alphabetic() || "!?$#".contains(c)) {
+            if let Some((c, n)) = longest_run(text, |c| is_letter(c) || "!?$#".contains(c)) {
                 if n as f64 >= self.repeats.threshold {
                     hits.push(Hit::new(
                         "repeated_chars",
@@ -389,7 +391,7 @@ fn commentary_on_a_quote(text: &str) -> Option<String> {
     }
     outside.push_str(rest);
     let words = outside
-        .split(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !is_letter_or_digit(c))
         .filter(|w| !w.is_empty())
         .count();
     (quoted >= MIN_QUOTE_CHARS && words >= MIN_COMMENT_WORDS).then_some(outside)
@@ -421,7 +423,7 @@ fn shortcode(text: &str) -> Option<String> {
 /// "Reply WIN", "txt CLUB to": a send/reply verb followed by an upper-case keyword of at least
 /// `min_len` letters (in a message that is not itself all upper case).
 fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
-    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    let letters = text.chars().filter(|&c| is_letter(c)).count();
     let upper = text.chars().filter(|c| c.is_uppercase()).count();
     if upper * 10 > letters * 6 {
         return None;
@@ -431,7 +433,7 @@ fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
         let is_verb = ["txt", "text", "reply", "send", "sms", "rply"]
             .iter()
             .any(|v| w[0].eq_ignore_ascii_case(v));
-        let keyword = w[1].trim_matches(|c: char| !c.is_alphanumeric());
+        let keyword = w[1].trim_matches(|c: char| !is_letter_or_digit(c));
         let is_keyword = keyword.chars().filter(|c| c.is_ascii_uppercase()).count() >= min_len
             && keyword
                 .chars()
@@ -497,7 +499,7 @@ fn big_amount(text: &str, min: f64, min_rupees: f64) -> Option<String> {
                 && lower[..at]
                     .chars()
                     .next_back()
-                    .is_some_and(char::is_alphanumeric)
+                    .is_some_and(is_letter_or_digit)
             {
                 continue;
             }

@@ -10,6 +10,7 @@
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
+use super::class::{is_letter, is_letter_or_digit};
 use super::normalize::{fold_leet_char, is_invisible};
 
 /// One character of a [`FoldedText`].
@@ -76,9 +77,9 @@ impl FoldedText {
             .enumerate()
             .map(|(i, &(c, _, _))| {
                 let between_letters = i > 0
-                    && raw[i - 1].0.is_alphabetic()
-                    && raw.get(i + 1).is_some_and(|n| n.0.is_alphabetic());
-                if c.is_alphanumeric() {
+                    && is_letter(raw[i - 1].0)
+                    && raw.get(i + 1).is_some_and(|n| is_letter(n.0));
+                if is_letter_or_digit(c) {
                     Class::Alnum
                 } else if is_apostrophe(c) && between_letters {
                     Class::Joiner
@@ -116,13 +117,13 @@ impl FoldedText {
             while j < raw.len() && in_word[j] {
                 j += 1;
             }
-            let has_letter = raw[i..j].iter().any(|&(c, _, _)| c.is_alphabetic());
+            let has_letter = raw[i..j].iter().any(|&(c, _, _)| is_letter(c));
             let word = (i..j)
                 .filter(|&k| class[k] != Class::Joiner)
                 .map(|k| raw[k]);
             let n = word.clone().count();
             for (k, (c, start, end)) in word.enumerate() {
-                let c = if has_letter || !c.is_alphanumeric() {
+                let c = if has_letter || !is_letter_or_digit(c) {
                     fold_leet_char(c).unwrap_or(c)
                 } else {
                     c

@@ -2,6 +2,7 @@
 //! characters, leetspeak), a position-keeping folded form for matching, and URL and phone-number
 //! detection.
 
+mod class;
 mod confusables;
 mod folded;
 mod normalize;
@@ -9,6 +10,7 @@ mod phone;
 mod terms;
 mod url;
 
+pub use class::{is_letter, is_letter_or_digit};
 pub use confusables::{fold_confusable, fold_confusables};
 pub use folded::{FoldedChar, FoldedText};
 pub use normalize::{fold_leet_char, is_invisible, nfkc, normalize, strip_invisible};

@@ -82,8 +82,9 @@ struct RunArgs {
     /// Rooms watched over SSE during the main run.
     #[arg(long, default_value_t = 10)]
     sse_rooms: usize,
-    /// Posts counted under `MONITOR` for the Redis commands per message.
-    #[arg(long, default_value_t = 200)]
+    /// Posts counted under `MONITOR` for the Redis commands per message (at least 1).
+    #[arg(long, default_value_t = 200,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     census_posts: usize,
     /// Search the knee of every target (5-second steps from 250/s, ×1.25).
     #[arg(long)]
