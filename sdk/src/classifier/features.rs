@@ -43,7 +43,11 @@ pub struct FeatureSet {
 impl FeatureSet {
     /// The distinct features of `text`, in first-seen order.
     pub fn of(original: &str) -> FeatureSet {
-        let mut set = FeatureSet::default();
+        // About what a message of this length needs, so the buffers do not grow step by step.
+        let mut set = FeatureSet {
+            names: String::with_capacity(original.len() * 24),
+            items: Vec::with_capacity(original.len() * 3),
+        };
         collect(original, &mut set);
         set.keep_first_of_each();
         set.items.truncate(MAX_FEATURES);
@@ -199,10 +203,10 @@ fn collect(original: &str, set: &mut FeatureSet) {
 fn char_grams(text: &str, set: &mut FeatureSet) {
     let mut padded: Vec<char> = Vec::new();
     for token in text.split_whitespace() {
-        let token = token
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_start_matches("www.");
+        let mut token = token;
+        for prefix in ["https://", "http://", "www."] {
+            token = token.strip_prefix(prefix).unwrap_or(token);
+        }
         padded.clear();
         padded.push(' ');
         let mut chars = token.chars().peekable();

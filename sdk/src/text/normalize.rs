@@ -7,6 +7,13 @@ use super::fold_confusables;
 /// Unicode NFKC: folds fullwidth (`ｆｒｅｅ`), circled (`ⓕ`), mathematical (`𝐟𝐫𝐞𝐞`) and other
 /// compatibility forms to their plain letters.
 pub fn nfkc(text: &str) -> String {
+    // Most text is already in NFKC (Devanagari letters, emoji, curly quotes): the quick check
+    // says so without decomposing and recomposing every character.
+    if unicode_normalization::is_nfkc_quick(text.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
+        return text.to_owned();
+    }
     text.nfkc().collect()
 }
 
