@@ -466,10 +466,20 @@ fn premium_charge(text: &str) -> Option<String> {
             return Some(t.to_owned());
         }
     }
-    ["per min", "per msg", "pence per", "/min", "/msg"]
-        .iter()
-        .find(|p| lower.contains(*p))
-        .map(|p| (*p).to_owned())
+    // Each phrase has "per" or a '/': most messages have neither, and one search for each
+    // rules all five out.
+    let worded = lower.contains("per");
+    let slashed = lower.contains('/');
+    [
+        ("per min", worded),
+        ("per msg", worded),
+        ("pence per", worded),
+        ("/min", slashed),
+        ("/msg", slashed),
+    ]
+    .iter()
+    .find(|(p, possible)| *possible && lower.contains(*p))
+    .map(|(p, _)| (*p).to_owned())
 }
 
 /// A currency amount (`£500`, `$100`, `₹ 5,00,000`, `Rs.200000`, `INR 100000`): pounds,
@@ -489,7 +499,7 @@ fn big_amount(text: &str, min: f64, min_rupees: f64) -> Option<String> {
     ];
     for (marker, rupees) in markers {
         let mut from = 0;
-        while let Some(pos) = lower[from..].find(marker) {
+        while let Some(pos) = find_marker(&lower[from..], marker) {
             let at = from + pos;
             from = at + marker.len();
             let word_marker = marker
@@ -516,6 +526,15 @@ fn big_amount(text: &str, min: f64, min_rupees: f64) -> Option<String> {
         }
     }
     None
+}
+
+/// `hay.find(marker)`, looking for the marker's first character (a fast single-character
+/// search) rather than setting up a substring search for every marker of every message.
+fn find_marker(hay: &str, marker: &str) -> Option<usize> {
+    let first = marker.chars().next()?;
+    hay.match_indices(first)
+        .map(|(at, _)| at)
+        .find(|&at| hay[at..].starts_with(marker))
 }
 
 fn longest_run(text: &str, counts: impl Fn(char) -> bool) -> Option<(char, usize)> {
