@@ -8,8 +8,8 @@ use chowk_sdk::text::{find_urls, is_letter_or_digit, normalize};
 /// MinHash values per band.
 pub const ROWS: usize = 3;
 
-/// Words of the folded text, numbers as `#`, links as `<link>`, `@handles` as `@`.
-fn words(text: &str) -> Vec<String> {
+/// The folded text with every link replaced by `<link>`.
+fn plain_text(text: &str) -> String {
     let folded = normalize(text);
     let mut plain = String::with_capacity(folded.len());
     let mut last = 0;
@@ -19,6 +19,12 @@ fn words(text: &str) -> Vec<String> {
         last = url.end;
     }
     plain.push_str(&folded[last..]);
+    plain
+}
+
+/// Words of [`plain_text`], numbers as `#`, links as `<link>`, `@handles` as `@`: slices of it,
+/// no copies.
+fn words(plain: &str) -> Vec<&str> {
     plain
         .split(|c: char| {
             !(is_letter_or_digit(c)
@@ -30,18 +36,18 @@ fn words(text: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(|w| {
             if w.starts_with('@') {
-                "@".to_owned()
-            } else if w.chars().any(|c| c.is_ascii_digit()) {
-                "#".to_owned()
+                "@"
+            } else if w.bytes().any(|b| b.is_ascii_digit()) {
+                "#"
             } else {
-                w.to_owned()
+                w
             }
         })
         .collect()
 }
 
 /// FNV-1a of words (each ended by a zero byte), then a finalising mix.
-fn hash(words: &[String]) -> u64 {
+fn hash(words: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for w in words {
         for b in w.bytes().chain([0]) {
@@ -66,7 +72,8 @@ fn mix(mut h: u64) -> u64 {
 /// `None` when its folded words are shorter than `min_chars`. Each shingle is hashed once;
 /// the `bands × ROWS` hash functions are that hash mixed with a seed of their own.
 pub fn band_keys(text: &str, min_chars: usize, bands: usize) -> Option<Vec<u64>> {
-    let words = words(text);
+    let plain = plain_text(text);
+    let words = words(&plain);
     let chars: usize = words.iter().map(|w| w.chars().count() + 1).sum();
     if chars < min_chars || words.is_empty() {
         return None;

@@ -91,3 +91,21 @@ fn bad_settings_are_refused() {
     assert!(TestPlugin::<Broadcast>::new(json!({"bands": 9})).is_err());
     assert!(TestPlugin::<Broadcast>::new(json!({"min_rooms": 1})).is_err());
 }
+
+/// Band keys are shared state: every host of a fleet, and every version during a rolling
+/// upgrade, must compute the same keys for the same text, or copies go uncounted. A change to
+/// them is a deliberate one (noted in the README), never a side effect of a refactoring.
+#[test]
+fn band_keys_do_not_change_between_versions() {
+    let text = "Earn Rs 5000 daily from home, join our WhatsApp group now: wa.me/919876543210 \
+                @recruiter";
+    assert_eq!(
+        band_keys(text, 30, 4),
+        Some(vec![
+            14131642451119860561,
+            320467672887315116,
+            1843204240202188371,
+            2770719463130039266
+        ])
+    );
+}
