@@ -759,6 +759,7 @@ pub async fn replay_jetstream(url: &str, stream: &str) -> Vec<(String, String, b
 pub fn watch_sse(checker: &Checker, hosts: &Hosts, room: &str, token: &str) -> SseWatcher {
     checker.watching(Channel::Sse, Some(room));
     let stop = Arc::new(AtomicBool::new(false));
+    let connected = Arc::new(AtomicBool::new(false));
     let reconnects = Arc::new(AtomicUsize::new(0));
     let (checker, hosts, room, token) = (
         checker.clone(),
@@ -767,7 +768,7 @@ pub fn watch_sse(checker: &Checker, hosts: &Hosts, room: &str, token: &str) -> S
         token.to_owned(),
     );
     let task = {
-        let (stop, reconnects) = (stop.clone(), reconnects.clone());
+        let (stop, connected, reconnects) = (stop.clone(), connected.clone(), reconnects.clone());
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut last: Option<String> = None;
@@ -785,6 +786,8 @@ pub fn watch_sse(checker: &Checker, hosts: &Hosts, room: &str, token: &str) -> S
                 }
                 if let Ok(r) = request.send().await {
                     if r.status().is_success() {
+                        // The host subscribed to the room's live feed before it answered.
+                        connected.store(true, Ordering::Relaxed);
                         let mut body = r.bytes_stream();
                         let mut buf = String::new();
                         while let Some(Ok(chunk)) = body.next().await {
@@ -813,6 +816,7 @@ pub fn watch_sse(checker: &Checker, hosts: &Hosts, room: &str, token: &str) -> S
                         }
                     }
                 }
+                connected.store(false, Ordering::Relaxed);
                 reconnects.fetch_add(1, Ordering::Relaxed);
                 host += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -822,6 +826,7 @@ pub fn watch_sse(checker: &Checker, hosts: &Hosts, room: &str, token: &str) -> S
     SseWatcher {
         stop,
         task,
+        connected,
         reconnects,
     }
 }
@@ -842,10 +847,24 @@ pub fn sse_message_id(event: &str) -> Option<String> {
 pub struct SseWatcher {
     stop: Arc<AtomicBool>,
     task: JoinHandle<()>,
+    connected: Arc<AtomicBool>,
     reconnects: Arc<AtomicUsize>,
 }
 
 impl SseWatcher {
+    /// Wait until its stream is open (a host answered and follows the room's live feed), or
+    /// fail after `patience`.
+    pub async fn wait_connected(&self, patience: Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        while !self.connected.load(Ordering::Relaxed) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the SSE client did not reconnect within {patience:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// How many times its stream ended and it reconnected.
     pub fn reconnects(&self) -> usize {
         self.reconnects.load(Ordering::Relaxed)
