@@ -42,32 +42,44 @@ fn block(c: char) -> Option<&'static Block> {
     }))
 }
 
-fn bit(bits: u128, c: char) -> bool {
-    (bits >> (c as u32 % BLOCK)) & 1 == 1
+/// One class of `c`: the ASCII test for ASCII, the block's bitmap `bits` picks, or the
+/// standard library's `std` above the table.
+#[inline]
+fn classify(
+    c: char,
+    ascii: fn(&char) -> bool,
+    bits: fn(&Block) -> u128,
+    std: fn(char) -> bool,
+) -> bool {
+    if c.is_ascii() {
+        return ascii(&c);
+    }
+    match block(c) {
+        Some(b) => (bits(b) >> (c as u32 % BLOCK)) & 1 == 1,
+        None => std(c),
+    }
 }
 
 /// `c.is_alphabetic()`, faster.
 #[inline]
 pub fn is_letter(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphabetic();
-    }
-    match block(c) {
-        Some(b) => bit(b.alphabetic, c),
-        None => c.is_alphabetic(),
-    }
+    classify(
+        c,
+        char::is_ascii_alphabetic,
+        |b| b.alphabetic,
+        char::is_alphabetic,
+    )
 }
 
 /// `c.is_alphanumeric()`, faster.
 #[inline]
 pub fn is_letter_or_digit(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphanumeric();
-    }
-    match block(c) {
-        Some(b) => bit(b.alphanumeric, c),
-        None => c.is_alphanumeric(),
-    }
+    classify(
+        c,
+        char::is_ascii_alphanumeric,
+        |b| b.alphanumeric,
+        char::is_alphanumeric,
+    )
 }
 
 #[cfg(test)]
