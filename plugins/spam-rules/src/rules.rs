@@ -1,7 +1,8 @@
 //! The rules themselves: compiled once from the config, then run on every message.
 
 use chowk_sdk::text::{
-    find_phone_numbers, find_urls, is_letter, is_letter_or_digit, FoldedText, TermSet,
+    find_each, find_phone_numbers, find_urls, is_letter, is_letter_or_digit, FoldedText, TermMatch,
+    TermSet,
 };
 use chowk_sdk::Hit;
 
@@ -41,12 +42,12 @@ impl WordList {
 
     /// `weight` per distinct matched term, at most `max_hits` of them. Repeats of one term do
     /// not add up: "win or lose ... we will win" is cricket talk, not a prize.
-    fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
+    fn score(&self, found: &[TermMatch], hits: &mut Vec<Hit>) {
         if self.weight == 0.0 || self.max_hits == 0 {
             return;
         }
         let mut matched: Vec<&str> = Vec::new();
-        for m in self.terms.find(text) {
+        for m in found {
             let term = self.terms.term(m.term);
             if !matched.contains(&term) {
                 matched.push(term);
@@ -124,17 +125,18 @@ impl Pair {
         })
     }
 
-    fn score(&self, text: &FoldedText, hits: &mut Vec<Hit>) {
+    /// `found`: the matches of `first`, `second` and `negations`, in that order.
+    fn score(&self, found: &[Vec<TermMatch>], hits: &mut Vec<Hit>) {
         if self.weight == 0.0 {
             return;
         }
-        let (Some(a), Some(b)) = (
-            self.first.find(text).first().copied(),
-            self.second.find(text).first().copied(),
-        ) else {
+        let [first, second, negations] = found else {
             return;
         };
-        if !self.negations.find(text).is_empty() {
+        let (Some(a), Some(b)) = (first.first(), second.first()) else {
+            return;
+        };
+        if !negations.is_empty() {
             return;
         }
         hits.push(Hit::new(
@@ -235,14 +237,24 @@ impl Rules {
 
     pub(crate) fn score(&self, text: &str) -> Vec<Hit> {
         let mut hits = Vec::new();
+        // Every word list and the pair's three lists in one walk over the folded text.
         let folded = FoldedText::new(text);
-        for list in &self.words {
-            list.score(&folded, &mut hits);
+        let pair = &self.pay_to_receive;
+        let sets: Vec<&TermSet> = self
+            .words
+            .iter()
+            .map(|list| &list.terms)
+            .chain([&pair.first, &pair.second, &pair.negations])
+            .collect();
+        let found = find_each(&sets, &folded);
+        let (lists, pair_found) = found.split_at(self.words.len());
+        for (list, matches) in self.words.iter().zip(lists) {
+            list.score(matches, &mut hits);
         }
-        self.pay_to_receive.score(&folded, &mut hits);
+        pair.score(pair_found, &mut hits);
         if let Some(outside) = commentary_on_a_quote(text) {
-            self.quoted_warning
-                .score(&FoldedText::new(&outside), &mut hits);
+            let found = self.quoted_warning.terms.find(&FoldedText::new(&outside));
+            self.quoted_warning.score(&found, &mut hits);
         }
         self.premium_pattern(text, &mut hits);
         self.links(text, &mut hits);

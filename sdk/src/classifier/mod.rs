@@ -12,4 +12,6 @@ mod train;
 pub use corpus::{parse_tsv, CorpusError, Half, Labelled};
 pub use features::{features, Feature, FeatureSet};
 pub use model::{Contribution, Model, ModelError, Score, FEATURE_SET};
-pub use train::{compare, evaluate, train, Algorithm, Confusion, Example, Paired, TrainOptions};
+pub use train::{
+    compare, evaluate, train, Algorithm, Comparison, Confusion, Example, Paired, TrainOptions,
+};

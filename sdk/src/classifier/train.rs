@@ -46,7 +46,10 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             algorithm: Algorithm::Logistic,
-            bits: 18,
+            // 2^20 buckets: fewer collisions than 2^18 (5-fold cross-validation on the SME
+            // corpus: 81.3% of spam at 1.42% of ham against 79.9% at 1.48%); the file holds only
+            // the non-zero weights (1.3 MB), the plugin a 4 MiB table.
+            bits: 20,
             // A small rate over many epochs: as good on held-out data as 0.5 over 12, and half
             // as jumpy when a few examples are added (the score of a held-out message moves by
             // 0.25 points, standard deviation, when 60 moderator labels join the corpus,
@@ -213,6 +216,9 @@ pub fn evaluate(model: &Model, examples: &[Example], threshold: f32) -> Confusio
 pub struct Paired {
     /// `ham` or `spam`.
     pub class: &'static str,
+    /// The probability from which the new model counts as flagging in this comparison (the
+    /// old model always flags from the caller's threshold).
+    pub new_threshold: f32,
     /// Wrong only with the new model.
     pub new_only: usize,
     /// Wrong only with the old model.
@@ -232,29 +238,83 @@ impl std::fmt::Display for Paired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: {} wrong only with the new model, {} only with the current (one-sided p = {:.3})",
-            self.class, self.new_only, self.old_only, self.p
+            "{} (new model from p = {:.3}): {} wrong only with the new model, {} only with the \
+             current (one-sided p = {:.3})",
+            self.class, self.new_threshold, self.new_only, self.old_only, self.p
         )
     }
 }
 
-/// Compare two models on held-out examples, ham and spam separately, at `threshold`.
-pub fn compare(new: &Model, old: &Model, heldout: &[Example], threshold: f32) -> [Paired; 2] {
-    let flags = |m: &Model, e: &Example| m.score(&e.text, 0).probability >= threshold;
-    [("ham", false), ("spam", true)].map(|(class, spam)| {
+/// The paired comparisons `chowk train` decides on: is the new model significantly worse?
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Ham, both models at the threshold: more ham flagged at the probability the chain acts on
+    /// is more members' messages held, whatever the reason.
+    pub ham: Paired,
+    /// Spam, each model at the threshold where it flags as much held-out ham as the old one
+    /// does at the threshold: whether the new model tells spam from ham worse. A model that is
+    /// merely more cautious (fewer ham and fewer spam above the same probability, as a model
+    /// retrained on a larger corpus often is) is not worse by this test; `spam_at_threshold`
+    /// shows what that caution costs at the chain's current calibration.
+    pub spam: Paired,
+    /// Spam, both models at the threshold (for information, not decided on).
+    pub spam_at_threshold: Paired,
+}
+
+impl Comparison {
+    /// Whether the new model is significantly worse, on ham or on spam, at level `alpha`.
+    pub fn is_worse(&self, alpha: f64) -> bool {
+        self.ham.is_worse(alpha) || self.spam.is_worse(alpha)
+    }
+}
+
+/// Compare two models on held-out examples, ham and spam separately (see [`Comparison`]).
+pub fn compare(new: &Model, old: &Model, heldout: &[Example], threshold: f32) -> Comparison {
+    let probability = |m: &Model, e: &Example| m.score(&e.text, 0).probability;
+    let scored: Vec<(bool, f32, f32)> = heldout
+        .iter()
+        .map(|e| (e.spam, probability(new, e), probability(old, e)))
+        .collect();
+    // The new model's threshold that flags no more held-out ham than the old model flags at
+    // `threshold`: just above the new model's (k+1)-th most spam-like ham.
+    let old_flagged_ham = scored
+        .iter()
+        .filter(|(s, _, o)| !s && *o >= threshold)
+        .count();
+    let mut new_ham: Vec<f32> = scored
+        .iter()
+        .filter(|(s, ..)| !s)
+        .map(|(_, n, _)| *n)
+        .collect();
+    new_ham.sort_by(|a, b| b.total_cmp(a));
+    let matched = new_ham
+        .get(old_flagged_ham)
+        .map_or(0.0, |p| next_up(*p).max(0.0));
+    let paired = |class, spam: bool, new_threshold: f32| {
         let (mut new_only, mut old_only) = (0, 0);
-        for e in heldout.iter().filter(|e| e.spam == spam) {
-            let (n, o) = (flags(new, e) != spam, flags(old, e) != spam);
+        for (_, n, o) in scored.iter().filter(|(s, ..)| *s == spam) {
+            let (n, o) = ((*n >= new_threshold) != spam, (*o >= threshold) != spam);
             new_only += usize::from(n && !o);
             old_only += usize::from(o && !n);
         }
         Paired {
             class,
+            new_threshold,
             new_only,
             old_only,
             p: binomial_tail(new_only, new_only + old_only),
         }
-    })
+    };
+    Comparison {
+        ham: paired("ham", false, threshold),
+        spam: paired("spam at the same share of ham flagged", true, matched),
+        spam_at_threshold: paired("spam", true, threshold),
+    }
+}
+
+/// The smallest `f32` above `x` (for finite, non-negative `x`).
+fn next_up(x: f32) -> f32 {
+    f32::from_bits(x.to_bits() + 1)
 }
 
 /// P(X ≥ k) for X ~ Binomial(n, 1/2): McNemar's exact one-sided test.
@@ -338,15 +398,51 @@ mod tests {
         };
         let good = train(&examples(), &o).expect("train");
         let same = compare(&good, &good, &examples(), 0.5);
-        assert!(same.iter().all(|p| !p.is_worse(0.05) && p.new_only == 0));
+        assert!(!same.is_worse(0.05), "{same:?}");
+        assert!([same.ham, same.spam, same.spam_at_threshold]
+            .iter()
+            .all(|p| p.new_only == 0));
         let mut many = examples();
         for _ in 0..3 {
             many.extend(examples());
         }
         let blank = Model::zeros(12).expect("bits");
-        let [ham, spam] = compare(&blank, &good, &many, 0.6);
-        assert!(!ham.is_worse(0.05), "{ham}");
-        assert!(spam.is_worse(0.05), "{spam}");
+        let c = compare(&blank, &good, &many, 0.6);
+        assert!(!c.ham.is_worse(0.05), "{}", c.ham);
+        assert!(c.spam.is_worse(0.05), "{}", c.spam);
+        assert!(c.is_worse(0.05));
+    }
+
+    #[test]
+    fn a_more_cautious_model_is_not_worse_but_one_that_flags_more_ham_is() {
+        let o = TrainOptions {
+            bits: 12,
+            ..TrainOptions::default()
+        };
+        let good = train(&examples(), &o).expect("train");
+        let mut many = examples();
+        for _ in 0..3 {
+            many.extend(examples());
+        }
+        let threshold = 0.5;
+        // The same ranking, every probability lower: at the threshold it misses every spam,
+        // but it tells spam from ham exactly as well.
+        let mut cautious = good.clone();
+        *cautious.weights_mut().0 -= 50.0;
+        let c = compare(&cautious, &good, &many, threshold);
+        assert!(
+            c.spam_at_threshold.is_worse(0.05),
+            "{}",
+            c.spam_at_threshold
+        );
+        assert!(!c.spam.is_worse(0.05), "{}", c.spam);
+        assert!(!c.is_worse(0.05), "{c:?}");
+        // Every probability higher: it flags the ham too.
+        let mut eager = good.clone();
+        *eager.weights_mut().0 += 50.0;
+        let c = compare(&eager, &good, &many, threshold);
+        assert!(c.ham.is_worse(0.05), "{}", c.ham);
+        assert!(c.is_worse(0.05));
     }
 
     #[test]

@@ -15,5 +15,5 @@ pub use confusables::{fold_confusable, fold_confusables};
 pub use folded::{FoldedChar, FoldedText};
 pub use normalize::{fold_leet_char, is_invisible, nfkc, normalize, strip_invisible};
 pub use phone::{find_phone_numbers, PhoneMatch};
-pub use terms::{TermMatch, TermSet};
+pub use terms::{find_each, TermMatch, TermSet};
 pub use url::{find_urls, UrlMatch};

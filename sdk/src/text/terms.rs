@@ -149,46 +149,69 @@ impl TermSet {
 
     /// Non-overlapping matches in text order.
     pub fn find(&self, text: &FoldedText) -> Vec<TermMatch> {
-        let chars = text.chars();
-        let mut found = Vec::new();
-        let mut p = 0;
-        while p < chars.len() {
-            let at = &chars[p];
-            let hit = if at.word_start {
-                let first = variant(at.c);
-                let candidates = self.candidates(first);
-                // What every candidate's first run sees here, computed once: how many of the
-                // letter there are, and the letter after them. A term whose second run wants
-                // another letter cannot match (most do not), so it is not tried.
+        find_each(&[self], text).pop().unwrap_or_default()
+    }
+
+    /// The longest of this set's terms that starts at word start `p` (whose first letter,
+    /// folded, is `first`, repeated `run` times and followed by `after`): its index and where
+    /// it ends.
+    fn longest_at(
+        &self,
+        chars: &[super::FoldedChar],
+        p: usize,
+        first: char,
+        (run, after): (usize, Option<char>),
+    ) -> Option<(usize, usize)> {
+        self.candidates(first).iter().find_map(|&i| {
+            let term = &self.terms[i];
+            if !term.may_start(run, after) {
+                return None;
+            }
+            match_at(chars, p, term).map(|end| (i, end))
+        })
+    }
+}
+
+/// The matches of several sets in one walk over the text: for each set exactly what
+/// [`TermSet::find`] returns (its own non-overlapping matches in text order, longest first),
+/// but the text is walked once and each word start's run of letters measured once for all
+/// the sets, not once per set.
+pub fn find_each(sets: &[&TermSet], text: &FoldedText) -> Vec<Vec<TermMatch>> {
+    let chars = text.chars();
+    let mut found = vec![Vec::new(); sets.len()];
+    // Where each set may match next: a match's characters are not matched again by its set.
+    let mut next = vec![0usize; sets.len()];
+    for (p, at) in chars.iter().enumerate() {
+        if !at.word_start {
+            continue;
+        }
+        let first = variant(at.c);
+        // What every candidate's first run sees here, computed once: how many of the letter
+        // there are, and the letter after them. A term whose second run wants another letter
+        // cannot match (most do not), so it is not tried.
+        let mut seen: Option<(usize, Option<char>)> = None;
+        for (s, set) in sets.iter().enumerate() {
+            if next[s] > p || set.candidates(first).is_empty() {
+                continue;
+            }
+            let here = *seen.get_or_insert_with(|| {
                 let run = chars[p..]
                     .iter()
                     .take_while(|fc| variant(fc.c) == first)
                     .count();
-                let after = chars.get(p + run).map(|fc| variant(fc.c));
-                candidates.iter().find_map(|&i| {
-                    let term = &self.terms[i];
-                    if !term.may_start(run, after) {
-                        return None;
-                    }
-                    match_at(chars, p, term).map(|end| (i, end))
-                })
-            } else {
-                None
-            };
-            match hit {
-                Some((i, end)) => {
-                    found.push(TermMatch {
-                        term: i,
-                        start: chars[p].start,
-                        end: chars[end - 1].end,
-                    });
-                    p = end;
-                }
-                None => p += 1,
+                (run, chars.get(p + run).map(|fc| variant(fc.c)))
+            });
+            if let Some((i, end)) = set.longest_at(chars, p, first, here) {
+                found[s].push(TermMatch {
+                    term: i,
+                    start: at.start,
+                    end: chars[end - 1].end,
+                });
+                next[s] = end;
             }
         }
-        found
     }
+    found
 }
 
 /// Where a match of `term` starting at `p` ends (exclusive), if it matches: each run of the
@@ -228,6 +251,69 @@ fn match_runs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-set walk [`find_each`] replaced, kept as its reference.
+    fn find_alone(set: &TermSet, text: &FoldedText) -> Vec<TermMatch> {
+        let chars = text.chars();
+        let mut found = Vec::new();
+        let mut p = 0;
+        while p < chars.len() {
+            let hit = if chars[p].word_start {
+                let first = variant(chars[p].c);
+                let run = chars[p..]
+                    .iter()
+                    .take_while(|fc| variant(fc.c) == first)
+                    .count();
+                let after = chars.get(p + run).map(|fc| variant(fc.c));
+                set.candidates(first).iter().find_map(|&i| {
+                    let term = &set.terms[i];
+                    if !term.may_start(run, after) {
+                        return None;
+                    }
+                    match_at(chars, p, term).map(|end| (i, end))
+                })
+            } else {
+                None
+            };
+            match hit {
+                Some((i, end)) => {
+                    found.push(TermMatch {
+                        term: i,
+                        start: chars[p].start,
+                        end: chars[end - 1].end,
+                    });
+                    p = end;
+                }
+                None => p += 1,
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn several_sets_in_one_walk_match_as_each_set_alone() {
+        let sets = [
+            TermSet::new(["call", "call now", "free*"]).expect("valid"),
+            TermSet::new(["now for", "free", "me"]).expect("valid"),
+            TermSet::new(["fuck*", "ass", "bewakoof", "chutiya"]).expect("valid"),
+            TermSet::new(["zzz"]).expect("valid"),
+        ];
+        let refs: Vec<&TermSet> = sets.iter().collect();
+        for text in [
+            "Call NOW for freebies, call me",
+            "free free call now now for me",
+            "fuuuck off, chooootiya bevakoof; as in class, asss",
+            "",
+            "कॉल now ₹ 500 f.r.e.e",
+        ] {
+            let folded = FoldedText::new(text);
+            let each = find_each(&refs, &folded);
+            for (set, found) in sets.iter().zip(&each) {
+                assert_eq!(found, &find_alone(set, &folded), "{text:?}");
+                assert_eq!(found, &set.find(&folded), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn longest_match_wins_and_matches_do_not_overlap() {
