@@ -407,12 +407,10 @@ pub(crate) mod defaults {
             "per week",
             "std rate",
             "std rates",
-            "t&c",
-            "t&cs",
-            "tc",
-            "tcs",
-            // Age gates ("18+", "16+") are matched as written, in `premium_charge`: folded,
-            // "18+" is the number 18, which prices and "1.8%" also spell.
+            // Age gates ("18+", "16+") and terms and conditions ("T&Cs", "Ts&Cs") are matched
+            // as written, in `premium_charge`: folded, "18+" is the number 18, which prices
+            // and "1.8%" also spell, and "T&Cs" is "tcs", which Indian traders write for the
+            // tax collected at source (and "tc" for "take care").
             "pobox*",
             "po box",
         ],

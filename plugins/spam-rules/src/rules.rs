@@ -455,10 +455,13 @@ fn sms_keyword(text: &str, min_len: usize) -> Option<String> {
 }
 
 /// A per-unit charge: digits then `p` (pence) as a whole token or before `/`, or any amount
-/// followed by `/min`, `/msg`, `/wk`, `/week`, `/day`; or an age gate, `18+` or `16+`, as a
-/// token of its own.
+/// followed by `/min`, `/msg`, `/wk`, `/week`, `/day`; an age gate, `18+` or `16+`, as a
+/// token of its own; or terms and conditions written with their ampersand (`T&Cs`).
 fn premium_charge(text: &str) -> Option<String> {
     let lower = text.to_lowercase();
+    if let Some(found) = terms_and_conditions(&lower) {
+        return Some(found);
+    }
     for token in lower.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
         let t = token.trim_matches(|c: char| ".!?:;\"'".contains(c));
         let digits = t
@@ -492,6 +495,31 @@ fn premium_charge(text: &str) -> Option<String> {
     .iter()
     .find(|(p, possible)| *possible && lower.contains(*p))
     .map(|(p, _)| (*p).to_owned())
+}
+
+/// `t&c`, `t&cs`, `t&c's`, `ts&cs`, `t & c`, in lower-case text: `t` or `ts` as the end of a
+/// word (or after a digit, as in `4T&C`), `&` with spaces around it or not, then `c`, `cs` or
+/// `c's` as a whole word. The ampersand is what tells them from "TCS", the tax collected at
+/// source, and "tc", "take care".
+fn terms_and_conditions(lower: &str) -> Option<String> {
+    for (at, _) in lower.match_indices('&') {
+        let before = lower[..at].trim_end_matches(' ');
+        let after = lower[at + 1..].trim_start_matches(' ');
+        let t = before
+            .strip_suffix("ts")
+            .or_else(|| before.strip_suffix('t'))
+            .filter(|rest| !rest.chars().next_back().is_some_and(char::is_alphabetic));
+        let c = ["c's", "cs", "c"].iter().find(|c| {
+            after
+                .strip_prefix(**c)
+                .is_some_and(|rest| !rest.chars().next().is_some_and(char::is_alphanumeric))
+        });
+        if let (Some(_), Some(c)) = (t, c) {
+            let t_part = &before[before.len() - if before.ends_with("ts") { 2 } else { 1 }..];
+            return Some(format!("{t_part}&{c}"));
+        }
+    }
+    None
 }
 
 /// A currency amount (`£500`, `$100`, `₹ 5,00,000`, `Rs.200000`, `INR 100000`): pounds,
@@ -705,6 +733,34 @@ mod tests {
         ));
         assert!(!premium("Card se pay karo but charges 1.8% lagte hai"));
         assert!(!premium("GST 18% extra on all items"));
+    }
+
+    #[test]
+    fn terms_and_conditions_are_premium_but_tax_at_source_and_take_care_are_not() {
+        let p = rules();
+        let premium = |text: &str| {
+            p.check_text(text)
+                .hits()
+                .iter()
+                .any(|h| h.rule == "premium_rate")
+        };
+        for text in [
+            "Claim your prize now, T&Cs apply",
+            "Holiday awaits. Ts&Cs SAE Box 334",
+            "Win a phone! 4T&C's txt STOP",
+            "Offer ends soon (T & C apply)",
+        ] {
+            assert!(premium(text), "{text}");
+        }
+        for text in [
+            "TCS of 1% is deducted by marketplaces on net taxable sales",
+            "TCS share price is up today",
+            "ok gn tc",
+            "Transfer certificate (TC) from the old school is ready",
+            "Tea & coffee at the meeting, R&D team too",
+        ] {
+            assert!(!premium(text), "{text}");
+        }
     }
 
     #[test]
