@@ -717,15 +717,15 @@ mod tests {
         assert_eq!(v.points(), 2.0, "{v:?}");
     }
 
+    /// Whether `rule` scores `text`.
+    fn fires(p: &TestPlugin<SpamRules>, text: &str, rule: &str) -> bool {
+        p.check_text(text).hits().iter().any(|h| h.rule == rule)
+    }
+
     #[test]
     fn age_gates_are_premium_but_the_number_18_is_not() {
         let p = rules();
-        let premium = |text: &str| {
-            p.check_text(text)
-                .hits()
-                .iter()
-                .any(|h| h.rule == "premium_rate")
-        };
+        let premium = |text: &str| fires(&p, text, "premium_rate");
         assert!(premium("Hot singles near you, 18+ only, txt DATE to 69696"));
         assert!(premium("Adult chat (16+) at 10p/min"));
         assert!(!premium(
@@ -738,12 +738,7 @@ mod tests {
     #[test]
     fn terms_and_conditions_are_premium_but_tax_at_source_and_take_care_are_not() {
         let p = rules();
-        let premium = |text: &str| {
-            p.check_text(text)
-                .hits()
-                .iter()
-                .any(|h| h.rule == "premium_rate")
-        };
+        let premium = |text: &str| fires(&p, text, "premium_rate");
         for text in [
             "Claim your prize now, T&Cs apply",
             "Holiday awaits. Ts&Cs SAE Box 334",
