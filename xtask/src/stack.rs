@@ -49,7 +49,8 @@ fn haproxy_config(listen: u16, nodes: &[u16]) -> String {
 }
 
 /// Processes of the stack, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Processes(Vec<(String, Child)>);
+/// The stack's processes: name, child, and the file its output goes to.
+struct Processes(Vec<(String, Child, PathBuf)>);
 
 impl Processes {
     fn spawn(&mut self, name: &str, cmd: &mut Command, log: &Path) -> Result<u32> {
@@ -61,12 +62,12 @@ impl Processes {
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         let pid = child.id();
-        self.0.push((name.to_owned(), child));
+        self.0.push((name.to_owned(), child, log.to_owned()));
         Ok(pid)
     }
 
     fn stop(&mut self) {
-        for (_, child) in &mut self.0 {
+        for (_, child, _) in &mut self.0 {
             // SIGTERM first, so servers shut down cleanly.
             let _ = Command::new("kill")
                 .arg(child.id().to_string())
@@ -74,7 +75,7 @@ impl Processes {
                 .status();
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        for (name, child) in &mut self.0 {
+        for (name, child, _) in &mut self.0 {
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
@@ -226,9 +227,9 @@ pub fn run(dir: &Path) -> Result<()> {
         match stop_rx.recv_timeout(Duration::from_millis(500)) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Some(name) = exited(&mut procs) {
+                if let Some(what) = exited(&mut procs) {
                     procs.stop();
-                    bail!("{name} exited; see its log in {}", dir.display());
+                    bail!("{what}; the logs are in {}", dir.display());
                 }
             }
         }
@@ -246,11 +247,20 @@ fn join(pids: &[u32]) -> String {
         .join(" ")
 }
 
+/// The first process that has exited, with the end of its output (why it stopped).
 fn exited(procs: &mut Processes) -> Option<String> {
-    procs
-        .0
-        .iter_mut()
-        .find_map(|(name, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| name.clone()))
+    procs.0.iter_mut().find_map(|(name, c, log)| {
+        matches!(c.try_wait(), Ok(Some(_))).then(|| {
+            let output = fs::read_to_string(&*log).unwrap_or_default();
+            let tail: Vec<&str> = output.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!(
+                "{name} (its last output, {}: {})",
+                log.display(),
+                tail.join(" | ")
+            )
+        })
+    })
 }
 
 fn wait_for_port(port: u16, procs: &mut Processes) -> Result<()> {
@@ -259,8 +269,8 @@ fn wait_for_port(port: u16, procs: &mut Processes) -> Result<()> {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(());
         }
-        if let Some(name) = exited(procs) {
-            bail!("{name} exited while starting");
+        if let Some(what) = exited(procs) {
+            bail!("while starting: {what}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -277,8 +287,8 @@ fn wait_for_primary_only(port: u16, procs: &mut Processes) -> Result<()> {
         if Instant::now() > deadline {
             bail!("HAProxy on 127.0.0.1:{port} still routes to a replica after 30 s");
         }
-        if let Some(name) = exited(procs) {
-            bail!("{name} exited while starting");
+        if let Some(what) = exited(procs) {
+            bail!("while starting: {what}");
         }
         let role = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut c| {
             c.set_read_timeout(Some(Duration::from_secs(1)))?;
