@@ -514,9 +514,8 @@ fn terms_and_conditions(lower: &str) -> Option<String> {
                 .strip_prefix(**c)
                 .is_some_and(|rest| !rest.chars().next().is_some_and(char::is_alphanumeric))
         });
-        if let (Some(_), Some(c)) = (t, c) {
-            let t_part = &before[before.len() - if before.ends_with("ts") { 2 } else { 1 }..];
-            return Some(format!("{t_part}&{c}"));
+        if let (Some(rest), Some(c)) = (t, c) {
+            return Some(format!("{}&{c}", &before[rest.len()..]));
         }
     }
     None
